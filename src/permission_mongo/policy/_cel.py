@@ -1,0 +1,404 @@
+"""The condition language: a CEL subset, parsed once into a small tree.
+
+Grammar (CEL syntax): ``?:``, ``||``, ``&&``, ``== != < <= > >= in``, ``!``, unary ``-``,
+field selection ``a.b`` and ``a["b"]``, ``has(path)``, list literals and scalar literals
+(strings, integers, doubles, ``true``, ``false``, ``null``). Names are ``doc`` (alias
+``resource``) for the document and ``user`` for the caller.
+
+The tree has two back ends (``_evaluate`` and ``_compile``); whatever they cannot translate
+exactly is refused here, at load time, with the position of the offending part.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Union
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ._errors import ConditionError
+
+__all__ = [
+    "Condition",
+    "Node",
+    "Literal",
+    "ListExpr",
+    "DocPath",
+    "UserPath",
+    "Not",
+    "Negate",
+    "And",
+    "Or",
+    "Ternary",
+    "Compare",
+    "Has",
+    "USER_FIELDS",
+    "parse_condition",
+]
+
+USER_FIELDS = ("id", "tenant_id", "roles", "attributes", "subordinates", "direct_reports", "ancestors")
+
+_GRAMMAR = r"""
+?start: expr
+?expr: or_expr "?" or_expr ":" expr  -> ternary
+     | or_expr
+?or_expr: or_expr "||" and_expr      -> or_
+        | and_expr
+?and_expr: and_expr "&&" relation    -> and_
+         | relation
+?relation: relation REL_OP unary     -> compare
+         | unary
+?unary: "!" unary                    -> not_
+      | "-" unary                    -> negate
+      | member
+?member: member "." NAME             -> select
+       | member "[" expr "]"         -> index
+       | primary
+?primary: NAME                       -> name
+        | HAS "(" member ")"         -> has
+        | "(" expr ")"
+        | "[" [expr ("," expr)*] "]" -> list_
+        | DOUBLE                     -> double
+        | INT                        -> int_
+        | STRING                     -> string
+        | TRUE                       -> true
+        | FALSE                      -> false
+        | NULL                       -> null
+
+REL_OP: "==" | "!=" | "<=" | ">=" | "<" | ">" | /in\b/
+HAS.2: /has(?=\s*\()/
+TRUE.2: /true\b/
+FALSE.2: /false\b/
+NULL.2: /null\b/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+DOUBLE: /[0-9]+\.[0-9]+([eE][+-]?[0-9]+)?/ | /[0-9]+[eE][+-]?[0-9]+/
+INT: /0[xX][0-9a-fA-F]+/ | /[0-9]+/
+STRING: /"(?:[^"\\\n]|\\.)*"/ | /'(?:[^'\\\n]|\\.)*'/
+
+%import common.WS
+%ignore WS
+"""
+
+# --- the tree ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocPath:
+    """A field of the document: ``doc.a.b`` is ``("a", "b")``."""
+
+    path: tuple[str, ...]
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPath:
+    """A value of the caller: ``user.attributes.dept`` is ``("attributes", "dept")``."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Negate:
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Ternary:
+    condition: Node
+    if_true: Node
+    if_false: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # == != < <= > >= in
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    target: DocPath | UserPath
+
+
+Node = Union[Literal, ListExpr, DocPath, UserPath, Not, Negate, And, Or, Ternary, Compare, Has]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed ``when`` condition: its text and its tree."""
+
+    text: str
+    root: Node
+
+    @property
+    def reads_document(self) -> bool:
+        return reads_document(self.root)
+
+
+def reads_document(node: Node) -> bool:
+    """Whether the value of ``node`` depends on the document (else it is known per caller)."""
+    match node:
+        case DocPath():
+            return True
+        case Has(target=target):
+            return isinstance(target, DocPath)
+        case Literal() | UserPath():
+            return False
+        case ListExpr(items=items):
+            return any(reads_document(item) for item in items)
+        case Not(operand=x) | Negate(operand=x):
+            return reads_document(x)
+        case And(left=a, right=b) | Or(left=a, right=b) | Compare(left=a, right=b):
+            return reads_document(a) or reads_document(b)
+        case Ternary(condition=c, if_true=a, if_false=b):
+            return reads_document(c) or reads_document(a) or reads_document(b)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """Raised inside the transformer; carries the message and the offending token."""
+
+    def __init__(self, message: str, token: Token | None, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.token = token
+        self.suggestion = suggestion
+
+
+class _Path:
+    """A path under construction: ``doc``/``user`` and the names selected so far."""
+
+    __slots__ = ("root", "names", "token")
+
+    def __init__(self, root: str, names: tuple[str, ...], token: Token) -> None:
+        self.root, self.names, self.token = root, names, token
+
+
+def _finish(item: Any) -> Node:
+    """Turn a bare path into a node; ``doc`` and ``user`` alone are not values."""
+    if not isinstance(item, _Path):
+        return item
+    if not item.names:
+        raise _Refused(f"'{item.token}' alone is not a value; name a field, as in {item.token}.field", item.token)
+    if item.root == "doc":
+        return DocPath(item.names)
+    return UserPath(item.names)
+
+
+@v_args(inline=True)
+class _Build(Transformer):
+    def name(self, token: Token) -> _Path:
+        if token in ("doc", "resource"):
+            return _Path("doc", (), token)
+        if token == "user":
+            return _Path("user", (), token)
+        close = difflib.get_close_matches(str(token), ["doc", "resource", "user"], n=1)
+        raise _Refused(
+            f"unknown name '{token}'; conditions read doc.* (or resource.*) and user.*",
+            token,
+            f"did you mean '{close[0]}'?" if close else None,
+        )
+
+    def select(self, base: Any, name: Token) -> _Path:
+        if not isinstance(base, _Path):
+            raise _Refused(f"cannot select '.{name}' here: only doc.* and user.* have fields", name)
+        if base.root == "user" and not base.names and name not in USER_FIELDS:
+            close = difflib.get_close_matches(str(name), USER_FIELDS, n=1)
+            raise _Refused(
+                f"unknown field 'user.{name}'; the caller has {', '.join(USER_FIELDS)}",
+                name,
+                f"did you mean 'user.{close[0]}'?" if close else None,
+            )
+        return _Path(base.root, base.names + (str(name),), name)
+
+    def index(self, base: Any, key: Any) -> _Path:
+        if not isinstance(base, _Path) or not isinstance(key, Literal) or not isinstance(key.value, str):
+            token = base.token if isinstance(base, _Path) else None
+            raise _Refused("only a quoted field name may be used in [...], as in doc[\"field\"]", token)
+        name = key.value
+        if not name or name.startswith("$") or "." in name:
+            raise _Refused(f"field name {name!r} cannot be used: it is empty, starts with '$' or holds '.'", base.token)
+        return self.select(base, Token("NAME", name, base.token.start_pos, base.token.line, base.token.column))
+
+    def has(self, token: Token, target: Any) -> Has:
+        if not isinstance(target, _Path) or not target.names:
+            raise _Refused("has() takes a field, as in has(doc.field)", token)
+        return Has(_finish(target))  # type: ignore[arg-type]
+
+    def ternary(self, condition: Any, if_true: Any, if_false: Any) -> Ternary:
+        return Ternary(_finish(condition), _finish(if_true), _finish(if_false))
+
+    def or_(self, left: Any, right: Any) -> Or:
+        return Or(_finish(left), _finish(right))
+
+    def and_(self, left: Any, right: Any) -> And:
+        return And(_finish(left), _finish(right))
+
+    def not_(self, operand: Any) -> Not:
+        return Not(_finish(operand))
+
+    def negate(self, operand: Any) -> Node:
+        operand = _finish(operand)
+        if isinstance(operand, Literal) and type(operand.value) in (int, float):
+            return Literal(-operand.value)
+        if reads_document(operand):
+            raise _Refused("arithmetic on document fields is not supported", None)
+        return Negate(operand)
+
+    def compare(self, left: Any, op: Token, right: Any) -> Compare:
+        token = left.token if isinstance(left, _Path) else op
+        left, right = _finish(left), _finish(right)
+        operator = str(op).strip()
+        if isinstance(left, Compare) or isinstance(right, Compare):
+            raise _Refused(f"comparisons cannot be chained; join them with &&", op)
+        if reads_document(left) and reads_document(right):
+            raise _Refused(
+                "a condition may compare a document field with a user value or a literal, "
+                "not with another document field",
+                token,
+            )
+        for side in (left, right):
+            if reads_document(side) and not isinstance(side, DocPath):
+                raise _Refused(
+                    f"the document side of '{operator}' must be a field such as doc.status", op
+                )
+        return Compare(operator, left, right)
+
+    def list_(self, *items: Any) -> ListExpr:
+        nodes = tuple(_finish(item) for item in items if item is not None)
+        if any(reads_document(item) for item in nodes):
+            raise _Refused("list literals may hold literals and user values, not document fields", None)
+        return ListExpr(nodes)
+
+    def double(self, token: Token) -> Literal:
+        return Literal(float(token))
+
+    def int_(self, token: Token) -> Literal:
+        value = int(token, 0)
+        if value > 2**63 - 1:
+            raise _Refused(f"integer {token} does not fit in 64 bits", token)
+        return Literal(value)
+
+    def string(self, token: Token) -> Literal:
+        try:
+            return Literal(ast.literal_eval(str(token)))
+        except (SyntaxError, ValueError) as exc:
+            raise _Refused(f"bad string literal {token}: {exc}", token) from None
+
+    def true(self, _: Token) -> Literal:
+        return Literal(True)
+
+    def false(self, _: Token) -> Literal:
+        return Literal(False)
+
+    def null(self, _: Token) -> Literal:
+        return Literal(None)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(_GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=True)
+
+
+_SYMBOLS = {
+    "OR": "||", "AND": "&&", "BANG": "!", "MINUS": "-", "DOT": ".", "LSQB": "[", "RSQB": "]",
+    "LPAR": "(", "RPAR": ")", "COMMA": ",", "QMARK": "?", "COLON": ":", "REL_OP": "a comparison",
+    "NAME": "a name", "STRING": "a string", "INT": "a number", "DOUBLE": "a number",
+    "TRUE": "true", "FALSE": "false", "NULL": "null", "HAS": "has(", "$END": "the end",
+    "__ANON_0": "||", "__ANON_1": "&&",
+}
+_WORD_FIXES = {"and": "&&", "or": "||", "not": "!", "AND": "&&", "OR": "||", "NOT": "!"}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = sorted({_SYMBOLS.get(name, name.lower()) for name in expected})
+    return ", ".join(names[:8])
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse a ``when`` condition. Raises ConditionError with the position of the problem."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConditionError("a condition must be a non-empty string")
+    try:
+        tree = _parser().parse(text)
+        root = _finish(_Build().transform(tree))
+    except VisitError as exc:
+        refused = exc.orig_exc
+        if not isinstance(refused, _Refused):
+            raise
+        token = refused.token
+        line, column = (token.line, token.column) if token is not None and token.line else (1, 1)
+        raise ConditionError(refused.message, line=line, column=column, suggestion=refused.suggestion) from None
+    except _Refused as refused:  # raised by _finish at the top
+        token = refused.token
+        line, column = (token.line, token.column) if token is not None and token.line else (1, 1)
+        raise ConditionError(refused.message, line=line, column=column, suggestion=refused.suggestion) from None
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    return Condition(text, root)
+
+
+def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
+    line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    suggestion = None
+    if isinstance(exc, UnexpectedToken):
+        if exc.token.type == "$END":
+            line, column = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+            message = f"the condition ends too early; expected {_describe_expected(exc.expected)}"
+        else:
+            message = f"unexpected '{exc.token}'; expected {_describe_expected(exc.expected)}"
+        if str(exc.token) in _WORD_FIXES:
+            suggestion = f"use '{_WORD_FIXES[str(exc.token)]}' instead of '{exc.token}'"
+    elif isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        message = f"unexpected character {char!r}"
+        rest = text[exc.pos_in_stream:]
+        if rest.startswith("=") and not rest.startswith("=="):
+            suggestion = "use '==' to compare"
+        elif rest.startswith("&") and not rest.startswith("&&"):
+            suggestion = "use '&&'"
+        elif rest.startswith("|") and not rest.startswith("||"):
+            suggestion = "use '||'"
+    elif isinstance(exc, UnexpectedEOF):
+        message = "the condition ends too early"
+    else:
+        message = "cannot parse the condition"
+    return ConditionError(message, line=line, column=column, suggestion=suggestion)

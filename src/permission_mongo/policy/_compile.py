@@ -1,0 +1,309 @@
+"""Back end two: compile a condition, with the caller known, into MongoDB filters.
+
+Every sub-condition becomes a pair of filters: the documents where it is true and those where
+it is false. Documents where it is an error (a field missing, a type that does not compare)
+match neither, so negation swaps the pair and never wraps a subtree in ``$not``; ``&&``,
+``||`` and ``?:`` combine pairs by CEL's rules. The top-level condition's true-filter is what
+the gateway injects.
+
+MongoDB's matching differs from CEL's in ways each leaf guards against:
+
+- ``{a: v}``, ``$in``, ``$lt`` also match an array holding a match: leaves require the field
+  not to be an array (``$not: {$type: "array"}``) unless the schema declares it scalar;
+- ``$ne``, ``$nin``, ``$not``, ``{a: null}`` match a missing field: leaves require the path
+  to resolve (every prefix a sub-document, not an array; the field present);
+- ``{a: NaN}`` matches NaN, CEL's NaN equals nothing; ordering excludes NaN explicitly;
+- a dotted path crosses arrays of sub-documents: the prefix guards stop that;
+- values are placed under ``$eq``/``$in`` or ``$literal``, never as a bare operand, so a
+  value such as ``"$x"`` or a dict can never become an operator (dicts are refused anyway);
+- strings compare under the simple collation only: the gateway runs every query with
+  ``COLLATION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import _values as v
+from ._cel import And, Compare, DocPath, Has, Node, Not, Or, Ternary, reads_document
+from ._evaluate import evaluate_known
+
+__all__ = ["COLLATION", "NONE", "MATCH_NOTHING", "Filter", "compile_condition", "conjoin", "disjoin", "to_mongo"]
+
+COLLATION: dict[str, str] = {"locale": "simple"}
+# A filter is a MongoDB filter dict ({} matches every document) or NONE, which matches none.
+Filter = Any
+NONE: Any = type("MatchNone", (), {"__repr__": lambda self: "NONE"})()
+MATCH_NOTHING: dict[str, Any] = {"_id": {"$in": []}}
+Pair = tuple[Filter, Filter]
+_NAN = float("nan")
+_NOT_ARRAY = {"$not": {"$type": "array"}}
+_ORDER_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_ORDER_NEGATION = {"<": "$gte", "<=": "$gt", ">": "$lte", ">=": "$lt"}
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+IsScalar = Callable[[str], bool]
+
+
+def to_mongo(filter_: Filter) -> dict[str, Any]:
+    """A filter as MongoDB takes it."""
+    return MATCH_NOTHING if filter_ is NONE else filter_
+
+
+def _is_operators(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(key.startswith("$") for key in value)
+
+
+# Operators that only match a present field, making ``$exists: true`` beside them redundant.
+def _implies_exists(operators: dict[str, Any]) -> bool:
+    for op, operand in operators.items():
+        if op in ("$type", "$gt", "$gte", "$lt", "$lte", "$elemMatch"):
+            return True
+        if op == "$eq" and operand is not None:
+            return True
+        if op == "$in" and None not in operand:
+            return True
+    return False
+
+
+def conjoin(*filters: Filter) -> Filter:
+    """AND of filters, flattened; conditions on one field share one operator dict."""
+    parts: list[tuple[str, Any]] = []
+    for f in filters:
+        if f is NONE:
+            return NONE
+        for key, value in f.items():
+            if key == "$and":
+                parts.extend(item for sub in value for item in sub.items())
+            else:
+                parts.append((key, value))
+    merged: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for key, value in parts:
+        if key not in merged:
+            merged[key] = value
+        elif _is_operators(merged[key]) and _is_operators(value) and merged[key].keys().isdisjoint(value):
+            merged[key] = {**merged[key], **value}
+        elif merged[key] != value:
+            rest.append({key: value})
+    for key, value in merged.items():
+        if _is_operators(value) and value.get("$exists") is True and len(value) > 1 and _implies_exists(value):
+            merged[key] = {op: operand for op, operand in value.items() if op != "$exists"}
+    if not rest:
+        return merged
+    return {"$and": [merged, *rest]}
+
+
+def _atoms(f: dict[str, Any]) -> frozenset[str]:
+    """The conjuncts of a filter, each as a canonical string (for subsumption)."""
+    atoms: set[str] = set()
+    for key, value in f.items():
+        if key == "$and":
+            for sub in value:
+                atoms |= _atoms(sub)
+        elif _is_operators(value) and not key.startswith("$"):
+            atoms.update(repr((key, op, operand)) for op, operand in value.items())
+        else:
+            atoms.add(repr((key, value)))
+    return frozenset(atoms)
+
+
+def disjoin(*filters: Filter) -> Filter:
+    """OR of filters, flattened; a disjunct implied by a weaker one is dropped."""
+    parts: list[dict[str, Any]] = []
+    for f in filters:
+        if f is NONE:
+            continue
+        if not f:
+            return {}
+        parts.extend(f["$or"] if len(f) == 1 and "$or" in f else [f])
+    if not parts:
+        return NONE
+    atoms = [_atoms(part) for part in parts]
+    kept = [
+        part
+        for i, part in enumerate(parts)
+        # Drop a part whose conjuncts include all of another's (it matches a subset);
+        # of two equal parts keep the first.
+        if not any(atoms[j] <= atoms[i] and (atoms[j] != atoms[i] or j < i) for j in range(len(parts)) if j != i)
+    ]
+    return kept[0] if len(kept) == 1 else {"$or": kept}
+
+
+def compile_condition(node: Node, user: Mapping[str, Any], is_scalar: IsScalar = lambda path: False) -> Pair:
+    """(documents where ``node`` is true, documents where it is false) for this caller.
+
+    ``is_scalar(path)`` says the schema declares the field never an array.
+    """
+    return _Compiler(user, is_scalar).pair(node)
+
+
+class _Compiler:
+    def __init__(self, user: Mapping[str, Any], is_scalar: IsScalar) -> None:
+        self.user = user
+        self.is_scalar = is_scalar
+
+    def pair(self, node: Node) -> Pair:
+        if not reads_document(node):
+            value = evaluate_known(node, self.user)
+            if value is True:
+                return {}, NONE
+            if value is False:
+                return NONE, {}
+            return NONE, NONE
+        match node:
+            case Not(operand=operand):
+                true, false = self.pair(operand)
+                return false, true
+            case And(left=left, right=right):
+                (t1, f1), (t2, f2) = self.pair(left), self.pair(right)
+                return conjoin(t1, t2), disjoin(f1, f2)
+            case Or(left=left, right=right):
+                (t1, f1), (t2, f2) = self.pair(left), self.pair(right)
+                return disjoin(t1, t2), conjoin(f1, f2)
+            case Ternary(condition=condition, if_true=if_true, if_false=if_false):
+                (tc, fc), (ta, fa), (tb, fb) = self.pair(condition), self.pair(if_true), self.pair(if_false)
+                return disjoin(conjoin(tc, ta), conjoin(fc, tb)), disjoin(conjoin(tc, fa), conjoin(fc, fb))
+            case DocPath(path=path):
+                # A bare field as a condition: it must hold a boolean.
+                field = ".".join(path)
+                return (
+                    conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": True}}),
+                    conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": False}}),
+                )
+            case Has(target=DocPath(path=path)):
+                field = ".".join(path)
+                parent = conjoin(*self.prefix_guards(path))
+                return (
+                    conjoin(parent, {field: {"$exists": True}}),
+                    conjoin(parent, {field: {"$exists": False}}),
+                )
+            case Compare():
+                return self.compare(node)
+        raise TypeError(f"cannot compile {node!r}")
+
+    # --- guards -----------------------------------------------------------------------------
+
+    def prefix_guards(self, path: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every proper prefix is a sub-document (not an array), so the path resolves plainly."""
+        guards = []
+        for i in range(1, len(path)):
+            prefix = ".".join(path[:i])
+            guards.append({prefix: {"$type": "object", **_NOT_ARRAY}})
+        return guards
+
+    def resolves(self, path: tuple[str, ...]) -> Filter:
+        """``doc.path`` has a value (possibly null)."""
+        return conjoin(*self.prefix_guards(path), {".".join(path): {"$exists": True}})
+
+    def not_array(self, field: str) -> Filter:
+        return {} if self.is_scalar(field) else {field: dict(_NOT_ARRAY)}
+
+    # --- comparisons --------------------------------------------------------------------------
+
+    def compare(self, node: Compare) -> Pair:
+        op, left, right = node.op, node.left, node.right
+        if op == "in" and reads_document(right):
+            return self.known_in_field(right, evaluate_known(left, self.user))  # type: ignore[arg-type]
+        if reads_document(right):
+            left, right, op = right, left, _FLIPPED[op]
+        assert isinstance(left, DocPath)
+        known = evaluate_known(right, self.user)
+        if known is v.ERROR:
+            return NONE, NONE
+        if op == "in" and v.kind(known) == v.MAP:
+            known = list(known)  # membership in a map: in its keys
+        if op == "in" and v.kind(known) != v.LIST:
+            return NONE, NONE
+        if not v.comparable_with_document(known):
+            return NONE, NONE
+        known = v.normalize(known)
+        if op == "==":
+            return self.equal(left.path, known)
+        if op == "!=":
+            true, false = self.equal(left.path, known)
+            return false, true
+        if op == "in":
+            return self.field_in(left.path, known)
+        return self.ordered(left.path, op, known)
+
+    def equal(self, path: tuple[str, ...], known: Any) -> Pair:
+        field = ".".join(path)
+        resolves = self.resolves(path)
+        if v.contains_nan(known):
+            return NONE, resolves  # NaN equals nothing, not even NaN
+        if v.kind(known) == v.LIST:
+            # Whole-list equality, element by element: an aggregation $eq does exactly that
+            # (query-language {a: [..]} would also match an array holding the list).
+            literal = {"$literal": known}
+            return (
+                conjoin(resolves, {"$expr": {"$eq": ["$" + field, literal]}}),
+                conjoin(resolves, {"$expr": {"$ne": ["$" + field, literal]}}),
+            )
+        true = conjoin(resolves, self.not_array(field), {field: {"$eq": known}})
+        if self.is_scalar(field):
+            false = conjoin(resolves, {field: {"$ne": known}})
+        else:
+            false = conjoin(resolves, disjoin({field: {"$type": "array"}}, {field: {"$ne": known}}))
+        return true, false
+
+    def field_in(self, path: tuple[str, ...], items: list[Any]) -> Pair:
+        field = ".".join(path)
+        resolves = self.resolves(path)
+        scalars = [item for item in items if v.kind(item) != v.LIST and not v.is_nan(item)]
+        lists = [item for item in items if v.kind(item) == v.LIST]
+        true_parts: list[Filter] = []
+        false_parts: list[Filter] = []
+        if scalars:
+            true_parts.append(conjoin(resolves, self.not_array(field), {field: {"$in": scalars}}))
+            if self.is_scalar(field):
+                false_parts.append({field: {"$nin": scalars}})
+            else:
+                false_parts.append(disjoin({field: {"$type": "array"}}, {field: {"$nin": scalars}}))
+        for item in lists:
+            true, false = self.equal(path, item)
+            true_parts.append(true)
+            false_parts.append(false)
+        return disjoin(*true_parts), conjoin(resolves, *false_parts)
+
+    def ordered(self, path: tuple[str, ...], op: str, known: Any) -> Pair:
+        field = ".".join(path)
+        k = v.kind(known)
+        if k not in v.ORDERED_KINDS:
+            return NONE, NONE
+        base = conjoin(self.resolves(path), self.not_array(field))
+        if k == v.NUMBER:
+            if v.is_nan(known):
+                return NONE, conjoin(base, {field: {"$type": "number"}})
+            # Type bracketing keeps $lt etc. to numbers; NaN is excluded on both sides
+            # explicitly (it is unordered in CEL, ordered lowest in MongoDB).
+            return (
+                conjoin(base, {field: {_ORDER_OPS[op]: known, "$ne": _NAN}}),
+                conjoin(base, disjoin({field: {_ORDER_NEGATION[op]: known, "$ne": _NAN}}, {field: {"$eq": _NAN}})),
+            )
+        return (
+            conjoin(base, {field: {_ORDER_OPS[op]: known}}),
+            conjoin(base, {field: {_ORDER_NEGATION[op]: known}}),
+        )
+
+    def known_in_field(self, target: DocPath, known: Any) -> Pair:
+        """``known in doc.field``: the field must be a list; true when an element equals."""
+        if known is v.ERROR or not v.comparable_with_document(known):
+            return NONE, NONE
+        known = v.normalize(known)
+        field = target.dotted
+        is_list = conjoin(*self.prefix_guards(target.path), {field: {"$type": "array"}})
+        if v.contains_nan(known):
+            return NONE, is_list
+        if v.kind(known) == v.LIST:
+            contains = {"$in": [{"$literal": known}, {"$cond": [{"$isArray": "$" + field}, "$" + field, []]}]}
+            return (
+                conjoin(is_list, {"$expr": contains}),
+                conjoin(is_list, {"$expr": {"$not": [contains]}}),
+            )
+        element = {"$elemMatch": {"$eq": known}}
+        return (
+            conjoin(is_list, {field: element}),
+            conjoin(is_list, {field: {"$not": element}}),
+        )
