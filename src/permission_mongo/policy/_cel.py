@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Union
 
@@ -89,11 +89,16 @@ STRING: /"(?:[^"\\\n]|\\.)*"/ | /'(?:[^'\\\n]|\\.)*'/
 @dataclass(frozen=True, slots=True)
 class Literal:
     value: Any
+    reads_doc = False
 
 
 @dataclass(frozen=True, slots=True)
 class ListExpr:
     items: tuple[Node, ...]
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,7 @@ class DocPath:
     """A field of the document: ``doc.a.b`` is ``("a", "b")``."""
 
     path: tuple[str, ...]
+    reads_doc = True
 
     @property
     def dotted(self) -> str:
@@ -112,28 +118,45 @@ class UserPath:
     """A value of the caller: ``user.attributes.dept`` is ``("attributes", "dept")``."""
 
     path: tuple[str, ...]
+    reads_doc = False
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
 class Negate:
     operand: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
 class And:
     left: Node
     right: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
     left: Node
     right: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +164,10 @@ class Ternary:
     condition: Node
     if_true: Node
     if_false: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +175,19 @@ class Compare:
     op: str  # == != < <= > >= in
     left: Node
     right: Node
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 @dataclass(frozen=True, slots=True)
 class Has:
     target: DocPath | UserPath
+    reads_doc: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_doc", _reads_document(self))
 
 
 Node = Union[Literal, ListExpr, DocPath, UserPath, Not, Negate, And, Or, Ternary, Compare, Has]
@@ -172,6 +207,10 @@ class Condition:
 
 def reads_document(node: Node) -> bool:
     """Whether the value of ``node`` depends on the document (else it is known per caller)."""
+    return node.reads_doc
+
+
+def _reads_document(node: Node) -> bool:
     match node:
         case DocPath():
             return True
@@ -180,13 +219,13 @@ def reads_document(node: Node) -> bool:
         case Literal() | UserPath():
             return False
         case ListExpr(items=items):
-            return any(reads_document(item) for item in items)
+            return any(item.reads_doc for item in items)
         case Not(operand=x) | Negate(operand=x):
-            return reads_document(x)
+            return x.reads_doc
         case And(left=a, right=b) | Or(left=a, right=b) | Compare(left=a, right=b):
-            return reads_document(a) or reads_document(b)
+            return a.reads_doc or b.reads_doc
         case Ternary(condition=c, if_true=a, if_false=b):
-            return reads_document(c) or reads_document(a) or reads_document(b)
+            return c.reads_doc or a.reads_doc or b.reads_doc
     raise TypeError(f"not a condition node: {node!r}")
 
 

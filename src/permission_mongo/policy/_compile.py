@@ -1,9 +1,9 @@
 """Back end two: compile a condition, with the caller known, into MongoDB filters.
 
-Every sub-condition becomes a pair of filters: the documents where it is true and those where
+Every sub-condition has a pair of filters: the documents where it is true and those where
 it is false. Documents where it is an error (a field missing, a type that does not compare)
 match neither, so negation swaps the pair and never wraps a subtree in ``$not``; ``&&``,
-``||`` and ``?:`` combine pairs by CEL's rules. The top-level condition's true-filter is what
+``||`` and ``?:`` combine pairs by CEL's rules. Each side is built on demand. The top-level condition's true-filter is what
 the gateway injects.
 
 MongoDB's matching differs from CEL's in ways each leaf guards against:
@@ -29,7 +29,7 @@ from . import _values as v
 from ._cel import And, Compare, DocPath, Has, Node, Not, Or, Ternary, reads_document
 from ._evaluate import evaluate_known
 
-__all__ = ["COLLATION", "NONE", "MATCH_NOTHING", "Filter", "compile_condition", "conjoin", "disjoin", "to_mongo"]
+__all__ = ["COLLATION", "NONE", "MATCH_NOTHING", "Filter", "compile_condition", "compile_true", "conjoin", "disjoin", "to_mongo"]
 
 COLLATION: dict[str, str] = {"locale": "simple"}
 # A filter is a MongoDB filter dict ({} matches every document) or NONE, which matches none.
@@ -52,7 +52,8 @@ def to_mongo(filter_: Filter) -> dict[str, Any]:
 
 
 def _is_operators(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(key.startswith("$") for key in value)
+    # Filters built here never mix operators and field names in one dict.
+    return type(value) is dict and bool(value) and next(iter(value)).startswith("$")
 
 
 # Operators that only match a present field, making ``$exists: true`` beside them redundant.
@@ -136,62 +137,57 @@ def compile_condition(node: Node, user: Mapping[str, Any], is_scalar: IsScalar =
 
     ``is_scalar(path)`` says the schema declares the field never an array.
     """
-    return _Compiler(user, is_scalar).pair(node)
+    compiler = _Compiler(user, is_scalar)
+    return compiler.filter(node, True), compiler.filter(node, False)
+
+
+def compile_true(node: Node, user: Mapping[str, Any], is_scalar: IsScalar = lambda path: False) -> Filter:
+    """The documents where ``node`` is true (the half of the pair a plan needs)."""
+    return _Compiler(user, is_scalar).filter(node, True)
 
 
 class _Compiler:
+    """Builds one side of the pair: ``filter(node, truth)`` matches the documents where
+    ``node`` evaluates to ``truth``; negation asks the operand for the other side."""
+
     def __init__(self, user: Mapping[str, Any], is_scalar: IsScalar) -> None:
         self.user = user
         self.is_scalar = is_scalar
 
-    def pair(self, node: Node) -> Pair:
+    def filter(self, node: Node, truth: bool) -> Filter:
         if not reads_document(node):
             value = evaluate_known(node, self.user)
-            if value is True:
-                return {}, NONE
-            if value is False:
-                return NONE, {}
-            return NONE, NONE
+            return {} if value is truth else NONE
         match node:
             case Not(operand=operand):
-                true, false = self.pair(operand)
-                return false, true
+                return self.filter(operand, not truth)
             case And(left=left, right=right):
-                (t1, f1), (t2, f2) = self.pair(left), self.pair(right)
-                return conjoin(t1, t2), disjoin(f1, f2)
+                # true when both are true; false when either is false
+                combine = conjoin if truth else disjoin
+                return combine(self.filter(left, truth), self.filter(right, truth))
             case Or(left=left, right=right):
-                (t1, f1), (t2, f2) = self.pair(left), self.pair(right)
-                return disjoin(t1, t2), conjoin(f1, f2)
+                combine = disjoin if truth else conjoin
+                return combine(self.filter(left, truth), self.filter(right, truth))
             case Ternary(condition=condition, if_true=if_true, if_false=if_false):
-                (tc, fc), (ta, fa), (tb, fb) = self.pair(condition), self.pair(if_true), self.pair(if_false)
-                return disjoin(conjoin(tc, ta), conjoin(fc, tb)), disjoin(conjoin(tc, fa), conjoin(fc, fb))
+                return disjoin(
+                    conjoin(self.filter(condition, True), self.filter(if_true, truth)),
+                    conjoin(self.filter(condition, False), self.filter(if_false, truth)),
+                )
             case DocPath(path=path):
                 # A bare field as a condition: it must hold a boolean.
                 field = ".".join(path)
-                return (
-                    conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": True}}),
-                    conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": False}}),
-                )
+                return conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": truth}})
             case Has(target=DocPath(path=path)):
-                field = ".".join(path)
-                parent = conjoin(*self.prefix_guards(path))
-                return (
-                    conjoin(parent, {field: {"$exists": True}}),
-                    conjoin(parent, {field: {"$exists": False}}),
-                )
+                return conjoin(*self.prefix_guards(path), {".".join(path): {"$exists": truth}})
             case Compare():
-                return self.compare(node)
+                return self.compare(node, truth)
         raise TypeError(f"cannot compile {node!r}")
 
     # --- guards -----------------------------------------------------------------------------
 
     def prefix_guards(self, path: tuple[str, ...]) -> list[dict[str, Any]]:
         """Every proper prefix is a sub-document (not an array), so the path resolves plainly."""
-        guards = []
-        for i in range(1, len(path)):
-            prefix = ".".join(path[:i])
-            guards.append({prefix: {"$type": "object", **_NOT_ARRAY}})
-        return guards
+        return [{".".join(path[:i]): {"$type": "object", **_NOT_ARRAY}} for i in range(1, len(path))]
 
     def resolves(self, path: tuple[str, ...]) -> Filter:
         """``doc.path`` has a value (possibly null)."""
@@ -202,108 +198,91 @@ class _Compiler:
 
     # --- comparisons --------------------------------------------------------------------------
 
-    def compare(self, node: Compare) -> Pair:
+    def compare(self, node: Compare, truth: bool) -> Filter:
         op, left, right = node.op, node.left, node.right
         if op == "in" and reads_document(right):
-            return self.known_in_field(right, evaluate_known(left, self.user))  # type: ignore[arg-type]
+            return self.known_in_field(right, evaluate_known(left, self.user), truth)  # type: ignore[arg-type]
         if reads_document(right):
             left, right, op = right, left, _FLIPPED[op]
         assert isinstance(left, DocPath)
         known = evaluate_known(right, self.user)
         if known is v.ERROR:
-            return NONE, NONE
+            return NONE
         if op == "in" and v.kind(known) == v.MAP:
             known = list(known)  # membership in a map: in its keys
         if op == "in" and v.kind(known) != v.LIST:
-            return NONE, NONE
+            return NONE
         if not v.comparable_with_document(known):
-            return NONE, NONE
+            return NONE
         known = v.normalize(known)
         if op == "==":
-            return self.equal(left.path, known)
+            return self.equal(left.path, known, truth)
         if op == "!=":
-            true, false = self.equal(left.path, known)
-            return false, true
+            return self.equal(left.path, known, not truth)
         if op == "in":
-            return self.field_in(left.path, known)
-        return self.ordered(left.path, op, known)
+            return self.field_in(left.path, known, truth)
+        return self.ordered(left.path, op, known, truth)
 
-    def equal(self, path: tuple[str, ...], known: Any) -> Pair:
+    def equal(self, path: tuple[str, ...], known: Any, truth: bool) -> Filter:
         field = ".".join(path)
         resolves = self.resolves(path)
         if v.contains_nan(known):
-            return NONE, resolves  # NaN equals nothing, not even NaN
+            return NONE if truth else resolves  # NaN equals nothing, not even NaN
         if v.kind(known) == v.LIST:
             # Whole-list equality, element by element: an aggregation $eq does exactly that
             # (query-language {a: [..]} would also match an array holding the list).
-            literal = {"$literal": known}
-            return (
-                conjoin(resolves, {"$expr": {"$eq": ["$" + field, literal]}}),
-                conjoin(resolves, {"$expr": {"$ne": ["$" + field, literal]}}),
-            )
-        true = conjoin(resolves, self.not_array(field), {field: {"$eq": known}})
+            return conjoin(resolves, {"$expr": {"$eq" if truth else "$ne": ["$" + field, {"$literal": known}]}})
+        if truth:
+            return conjoin(resolves, self.not_array(field), {field: {"$eq": known}})
         if self.is_scalar(field):
-            false = conjoin(resolves, {field: {"$ne": known}})
-        else:
-            false = conjoin(resolves, disjoin({field: {"$type": "array"}}, {field: {"$ne": known}}))
-        return true, false
+            return conjoin(resolves, {field: {"$ne": known}})
+        return conjoin(resolves, disjoin({field: {"$type": "array"}}, {field: {"$ne": known}}))
 
-    def field_in(self, path: tuple[str, ...], items: list[Any]) -> Pair:
+    def field_in(self, path: tuple[str, ...], items: list[Any], truth: bool) -> Filter:
+        """``doc.field in [...]``: equal to some item (true), resolving and equal to none (false)."""
         field = ".".join(path)
-        resolves = self.resolves(path)
         scalars = [item for item in items if v.kind(item) != v.LIST and not v.is_nan(item)]
         lists = [item for item in items if v.kind(item) == v.LIST]
-        true_parts: list[Filter] = []
-        false_parts: list[Filter] = []
+        parts: list[Filter] = [self.equal(path, item, truth) for item in lists]
+        if truth:
+            if scalars:
+                parts.append(conjoin(self.resolves(path), self.not_array(field), {field: {"$in": scalars}}))
+            return disjoin(*parts)
         if scalars:
-            true_parts.append(conjoin(resolves, self.not_array(field), {field: {"$in": scalars}}))
             if self.is_scalar(field):
-                false_parts.append({field: {"$nin": scalars}})
+                parts.append({field: {"$nin": scalars}})
             else:
-                false_parts.append(disjoin({field: {"$type": "array"}}, {field: {"$nin": scalars}}))
-        for item in lists:
-            true, false = self.equal(path, item)
-            true_parts.append(true)
-            false_parts.append(false)
-        return disjoin(*true_parts), conjoin(resolves, *false_parts)
+                parts.append(disjoin({field: {"$type": "array"}}, {field: {"$nin": scalars}}))
+        return conjoin(self.resolves(path), *parts)
 
-    def ordered(self, path: tuple[str, ...], op: str, known: Any) -> Pair:
+    def ordered(self, path: tuple[str, ...], op: str, known: Any, truth: bool) -> Filter:
         field = ".".join(path)
         k = v.kind(known)
         if k not in v.ORDERED_KINDS:
-            return NONE, NONE
+            return NONE
         base = conjoin(self.resolves(path), self.not_array(field))
-        if k == v.NUMBER:
-            if v.is_nan(known):
-                return NONE, conjoin(base, {field: {"$type": "number"}})
-            # Type bracketing keeps $lt etc. to numbers; NaN is excluded on both sides
-            # explicitly (it is unordered in CEL, ordered lowest in MongoDB).
-            return (
-                conjoin(base, {field: {_ORDER_OPS[op]: known, "$ne": _NAN}}),
-                conjoin(base, disjoin({field: {_ORDER_NEGATION[op]: known, "$ne": _NAN}}, {field: {"$eq": _NAN}})),
-            )
-        return (
-            conjoin(base, {field: {_ORDER_OPS[op]: known}}),
-            conjoin(base, {field: {_ORDER_NEGATION[op]: known}}),
-        )
+        operator = _ORDER_OPS[op] if truth else _ORDER_NEGATION[op]
+        if k != v.NUMBER:
+            # Type bracketing keeps $lt and friends to values of the same kind.
+            return conjoin(base, {field: {operator: known}})
+        # NaN is unordered in CEL (every comparison false), ordered lowest in MongoDB:
+        # excluded from the true side, added to the false side, explicitly.
+        if v.is_nan(known):
+            return NONE if truth else conjoin(base, {field: {"$type": "number"}})
+        ordered = {field: {operator: known, "$ne": _NAN}}
+        return conjoin(base, ordered if truth else disjoin(ordered, {field: {"$eq": _NAN}}))
 
-    def known_in_field(self, target: DocPath, known: Any) -> Pair:
+    def known_in_field(self, target: DocPath, known: Any, truth: bool) -> Filter:
         """``known in doc.field``: the field must be a list; true when an element equals."""
         if known is v.ERROR or not v.comparable_with_document(known):
-            return NONE, NONE
+            return NONE
         known = v.normalize(known)
         field = target.dotted
         is_list = conjoin(*self.prefix_guards(target.path), {field: {"$type": "array"}})
         if v.contains_nan(known):
-            return NONE, is_list
+            return NONE if truth else is_list
         if v.kind(known) == v.LIST:
             contains = {"$in": [{"$literal": known}, {"$cond": [{"$isArray": "$" + field}, "$" + field, []]}]}
-            return (
-                conjoin(is_list, {"$expr": contains}),
-                conjoin(is_list, {"$expr": {"$not": [contains]}}),
-            )
+            return conjoin(is_list, {"$expr": contains if truth else {"$not": [contains]}})
         element = {"$elemMatch": {"$eq": known}}
-        return (
-            conjoin(is_list, {field: element}),
-            conjoin(is_list, {field: {"$not": element}}),
-        )
+        return conjoin(is_list, {field: element if truth else {"$not": element}})

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._compile import COLLATION, NONE, compile_condition, disjoin, to_mongo
+from ._cel import And, Compare, DocPath, Has, ListExpr, Literal, Negate, Node, Not, Or, Ternary, UserPath
+from ._compile import COLLATION, NONE, compile_true, disjoin, to_mongo
 from ._evaluate import bind
 from ._fields import FULL, HIDDEN, RoleFields, shape
 from ._errors import UnknownActionError, UnknownCollectionError
 from ._model import ACTIONS, CollectionSchema, PolicyConfig, Rule
+from ._values import select
 
 __all__ = ["Identity", "Plan", "Policy"]
 
@@ -25,11 +27,11 @@ def _frozen_list(values: Iterable[Any] | None) -> tuple[Any, ...]:
     return tuple(values)
 
 
-@dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)
+@dataclass(frozen=True, eq=False, slots=True)
 class Identity:
     """Who is asking: the ``user`` of conditions.
 
-    Treat it as immutable: the engine caches plans per identity object. A field left as None
+    A field left as None
     is absent, so a condition that reads it is an error for every document (it denies), and a
     caller without a tenant never matches documents whose tenant is missing or null.
     """
@@ -63,14 +65,25 @@ class Identity:
         return user
 
 
-@dataclass(frozen=True, slots=True)
 class _Grant:
     """One role's rule granting the action, bound to one caller."""
 
-    role: str
-    rule: Rule
-    fields: RoleFields
-    holds: Callable[[Mapping[str, Any]], bool]
+    __slots__ = ("role", "rule", "fields", "_user", "_evaluate")
+
+    def __init__(self, rule: Rule, fields: RoleFields, user: Mapping[str, Any]) -> None:
+        self.role = rule.role
+        self.rule = rule
+        self.fields = fields
+        self._user = user
+        self._evaluate: Callable[[Mapping[str, Any]], Any] | None = None
+
+    def holds(self, document: Mapping[str, Any]) -> bool:
+        if self.rule.when is None:
+            return True
+        if self._evaluate is None:
+            # Bound on first use: many plans only ever serve filtered queries.
+            self._evaluate = bind(self.rule.when.root, self._user)
+        return self._evaluate(document) is True
 
 
 class Plan:
@@ -140,10 +153,35 @@ class Plan:
         return tuple(grant.rule.fields for grant in self._grants)
 
 
-class Policy:
-    """A loaded policy: build plans, answer checks. Pure: no I/O, no clock."""
+def _user_paths(node: Node) -> set[tuple[str, ...]]:
+    """The caller's values a condition reads: all a compiled plan depends on, besides roles."""
+    match node:
+        case UserPath(path=path):
+            return {path}
+        case Has(target=UserPath(path=path)):
+            return {path}
+        case Literal() | DocPath() | Has():
+            return set()
+        case ListExpr(items=items):
+            return set().union(*(_user_paths(item) for item in items))
+        case Not(operand=x) | Negate(operand=x):
+            return _user_paths(x)
+        case And(left=a, right=b) | Or(left=a, right=b) | Compare(left=a, right=b):
+            return _user_paths(a) | _user_paths(b)
+        case Ternary(condition=c, if_true=a, if_false=b):
+            return _user_paths(c) | _user_paths(a) | _user_paths(b)
+    raise TypeError(f"not a condition node: {node!r}")
 
-    def __init__(self, config: PolicyConfig) -> None:
+
+class Policy:
+    """A loaded policy: build plans, answer checks. Pure: no I/O, no clock.
+
+    Plans are cached by what they depend on: the collection, the action, the caller's
+    effective roles and the caller's values that the granting rules read. Callers who share
+    those (say, every viewer of one tenant) share one plan, however their identities were made.
+    """
+
+    def __init__(self, config: PolicyConfig, *, plan_cache_size: int = 4096) -> None:
         self.config = config
         self._role_closure = {role: self._ancestors(role) for role in config.roles}
         self._fields: dict[tuple[str, str], RoleFields] = {
@@ -151,7 +189,9 @@ class Policy:
             for collection, rules in config.rules.items()
             for role, rule in rules.items()
         }
-        self._plans: weakref.WeakKeyDictionary[Identity, dict[tuple[str, str], Plan]] = weakref.WeakKeyDictionary()
+        self._plan_cache_size = plan_cache_size
+        self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+        self._grants: dict[tuple[str, str, tuple[str, ...]], tuple[tuple[Rule, ...], tuple[tuple[str, ...], ...]]] = {}
 
     def _ancestors(self, role: str) -> tuple[str, ...]:
         """The role and every role it inherits from, nearest first (the loader refuses cycles)."""
@@ -183,42 +223,56 @@ class Policy:
                     roles.append(inherited)
         return tuple(roles)
 
+    def _granting_rules(
+        self, collection: str, action: str, roles: tuple[str, ...]
+    ) -> tuple[tuple[Rule, ...], tuple[tuple[str, ...], ...]]:
+        """The rules of ``roles`` granting ``action``, and the caller's values they read."""
+        key = (collection, action, roles)
+        found = self._grants.get(key)
+        if found is None:
+            if action not in ACTIONS:
+                raise UnknownActionError(action)
+            rules = self.config.rules.get(collection)
+            if rules is None:
+                raise UnknownCollectionError(collection)
+            granting = tuple(
+                rules[role] for role in roles if role in rules and action in rules[role].actions
+            )
+            paths: set[tuple[str, ...]] = set()
+            for rule in granting:
+                if rule.when is not None:
+                    paths |= _user_paths(rule.when.root)
+            if len(self._grants) >= self._plan_cache_size:
+                self._grants.clear()
+            found = self._grants[key] = (granting, tuple(sorted(paths)))
+        return found
+
     def plan(self, identity: Identity, action: str, collection: str) -> Plan:
-        """The plan for ``identity`` doing ``action`` on ``collection`` (cached per identity)."""
-        cache = self._plans.get(identity)
-        if cache is None:
-            cache = self._plans[identity] = {}
-        key = (action, collection)
-        plan = cache.get(key)
-        if plan is None:
-            plan = cache[key] = self._build_plan(identity, action, collection)
+        """The plan for ``identity`` doing ``action`` on ``collection``."""
+        roles = self.effective_roles(identity)
+        rules, paths = self._granting_rules(collection, action, roles)
+        user = identity.as_user()
+        # repr keeps apart what == would merge (True and 1, 1 and 1.0): a safe cache key.
+        key = (collection, action, roles, repr([select(user, path) for path in paths]))
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+            return plan
+        plan = self._plans[key] = self._build_plan(action, collection, rules, user)
+        if len(self._plans) > self._plan_cache_size:
+            self._plans.popitem(last=False)
         return plan
 
-    def _build_plan(self, identity: Identity, action: str, collection: str) -> Plan:
-        if action not in ACTIONS:
-            raise UnknownActionError(action)
-        rules = self.config.rules.get(collection)
-        if rules is None:
-            raise UnknownCollectionError(collection)
+    def _build_plan(self, action: str, collection: str, rules: tuple[Rule, ...], user: dict[str, Any]) -> Plan:
         schema = self.config.collections.get(collection)
         is_scalar = schema.is_scalar if schema is not None else (lambda path: False)
-        user = identity.as_user()
         grants: list[_Grant] = []
         filters = []
-        for role in self.effective_roles(identity):
-            rule = rules.get(role)
-            if rule is None or action not in rule.actions:
-                continue
-            if rule.when is None:
-                true_filter: Any = {}
-                holds: Callable[[Mapping[str, Any]], bool] = lambda document: True
-            else:
-                true_filter, _ = compile_condition(rule.when.root, user, is_scalar)
-                if true_filter is NONE:
-                    continue  # this caller can never satisfy it
-                evaluate = bind(rule.when.root, user)
-                holds = lambda document, evaluate=evaluate: evaluate(document) is True
-            grants.append(_Grant(role, rule, self._fields[(collection, role)], holds))
+        for rule in rules:
+            true_filter = {} if rule.when is None else compile_true(rule.when.root, user, is_scalar)
+            if true_filter is NONE:
+                continue  # this caller can never satisfy it
+            grants.append(_Grant(rule, self._fields[(collection, rule.role)], user))
             filters.append(true_filter)
         return Plan(action, collection, grants, disjoin(*filters))
 

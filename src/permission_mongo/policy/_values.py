@@ -62,7 +62,16 @@ ORDERED_KINDS = frozenset({NUMBER, STRING, BOOL, DATE, OBJECTID})
 SCALAR_KINDS = frozenset({NULL, BOOL, NUMBER, STRING, DATE, OBJECTID})
 
 
+_KIND_BY_TYPE = {
+    type(None): NULL, bool: BOOL, int: NUMBER, float: NUMBER, Decimal128: NUMBER, str: STRING,
+    list: LIST, tuple: LIST, dict: MAP, _dt.datetime: DATE, ObjectId: OBJECTID,
+}
+
+
 def kind(value: Any) -> str:
+    found = _KIND_BY_TYPE.get(type(value))
+    if found is not None:
+        return found
     if value is None:
         return NULL
     if value is True or value is False:
