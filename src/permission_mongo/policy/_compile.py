@@ -84,7 +84,12 @@ def conjoin(*filters: Filter) -> Filter:
     for key, value in parts:
         if key not in merged:
             merged[key] = value
-        elif _is_operators(merged[key]) and _is_operators(value) and merged[key].keys().isdisjoint(value):
+        elif (
+            not key.startswith("$")  # a field's operators merge; $expr, $or and the like do not
+            and _is_operators(merged[key])
+            and _is_operators(value)
+            and merged[key].keys().isdisjoint(value)
+        ):
             merged[key] = {**merged[key], **value}
         elif merged[key] != value:
             rest.append({key: value})
