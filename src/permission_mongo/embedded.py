@@ -7,8 +7,10 @@ nothing here imports it (it is GPL-2.0 and an optional extra).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +19,15 @@ from pathlib import Path
 __all__ = ["EmbeddedDatabase", "EmbeddedDatabaseError"]
 
 _LISTENING = re.compile(r"secantus listening on (\S+):(\d+)")
+
+
+def _stop_with_parent() -> None:
+    """In the child: have Linux send SIGTERM when the parent dies, even by SIGKILL, so no
+    database is left running behind a killed gateway or test run."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() on exit is all there is
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -70,6 +81,7 @@ class EmbeddedDatabase:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 text=True,
+                preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             raise EmbeddedDatabaseError(f"cannot run {sys.executable} -m secantus: {exc}") from exc

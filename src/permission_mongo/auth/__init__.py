@@ -1,0 +1,48 @@
+"""Authentication: API keys and JWTs, each turned into a ``permission_mongo.policy.Identity``."""
+
+from __future__ import annotations
+
+from ._api_keys import (
+    ADMIN_ROLE,
+    API_KEY_PREFIX,
+    ApiKeys,
+    generate_api_key,
+    hash_api_key,
+    identity_to_record,
+    is_admin,
+    is_well_formed_api_key,
+)
+from ._authenticator import Authenticator, bearer_token
+from ._errors import (
+    AuthError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    MissingCredentialsError,
+    UnknownApiKeyError,
+    UnknownRoleError,
+)
+from ._jwt import HMAC_ALGORITHMS, PUBLIC_KEY_ALGORITHMS, JwtSettings, JwtSettingsError, JwtVerifier
+
+__all__ = [
+    "ADMIN_ROLE",
+    "API_KEY_PREFIX",
+    "ApiKeys",
+    "AuthError",
+    "Authenticator",
+    "ExpiredTokenError",
+    "HMAC_ALGORITHMS",
+    "InvalidTokenError",
+    "JwtSettings",
+    "JwtSettingsError",
+    "JwtVerifier",
+    "MissingCredentialsError",
+    "PUBLIC_KEY_ALGORITHMS",
+    "UnknownApiKeyError",
+    "UnknownRoleError",
+    "bearer_token",
+    "generate_api_key",
+    "hash_api_key",
+    "identity_to_record",
+    "is_admin",
+    "is_well_formed_api_key",
+]

@@ -1,0 +1,62 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .._version import __version__
+from ..auth import ApiKeys, Authenticator, JwtVerifier
+from ..policy import Policy
+from ..store import Store
+from ._error_responses import exception_handlers
+from ._json import ExtendedJSONResponse
+from ._middleware import RequestContextMiddleware
+from ._services import Services
+from ._settings import ServerSettings
+from .routes import api_keys, operations, whoami
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAPI:
+    """The gateway for ``settings``. ``settings.mongodb.uri`` must be set (the CLI starts the
+    embedded database when it is not)."""
+    if settings.mongodb.uri is None:
+        raise ValueError("create_app needs a MongoDB URI")
+    uri = settings.mongodb.uri
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The client binds to the running event loop, so it is made here, not at import.
+        store = Store(uri, settings.mongodb.database, timeout=settings.mongodb.timeout)
+        keys = ApiKeys(
+            store.api_keys,
+            admin_key=settings.auth.admin_key,
+            cache_seconds=settings.auth.api_key_cache_seconds,
+            known_roles=None if policy is None else policy.config.roles,
+        )
+        jwt = JwtVerifier(settings.auth.jwt) if settings.auth.jwt is not None else None
+        app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="Permission Mongo",
+        version=__version__,
+        summary="An authorization gateway for MongoDB",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        exception_handlers=exception_handlers(),
+        default_response_class=ExtendedJSONResponse,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(operations.router)
+    app.include_router(whoami.router)
+    app.include_router(api_keys.router)
+    return app

@@ -1,0 +1,78 @@
+"""JSON in and out, with MongoDB types as Extended JSON (``{"$oid": ...}``, ``{"$date": ...}``).
+
+Parsing is stricter than ``json.loads``: duplicate keys and the non-standard ``NaN`` and
+``Infinity`` literals are refused, since what a duplicate key means depends on the parser.
+Output is relaxed Extended JSON: plain numbers where JSON can hold them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from bson import json_util
+from bson.binary import UuidRepresentation
+from bson.errors import BSONError
+from starlette.responses import Response
+
+from .errors import MalformedJsonError
+
+__all__ = ["ExtendedJSONResponse", "dumps", "parse_extended_json"]
+
+_PARSE_OPTIONS = json_util.JSONOptions(
+    json_mode=json_util.JSONMode.RELAXED,
+    tz_aware=True,
+    tzinfo=UTC,
+    uuid_representation=UuidRepresentation.STANDARD,
+)
+_DUMP_OPTIONS = json_util.JSONOptions(
+    json_mode=json_util.JSONMode.RELAXED,
+    uuid_representation=UuidRepresentation.STANDARD,
+)
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _object_from_pairs(pairs: Sequence[tuple[str, Any]]) -> Any:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(f"duplicate key {key!r} in an object")
+        seen.add(key)
+    return json_util.object_pairs_hook(pairs, _PARSE_OPTIONS)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; send {{\"$numberDouble\": \"{name}\"}}")
+
+
+def parse_extended_json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_object_from_pairs, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedJsonError(
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            details={"line": exc.lineno, "column": exc.colno},
+        ) from exc
+    except _DuplicateKeyError as exc:
+        raise MalformedJsonError(str(exc)) from exc
+    except RecursionError as exc:
+        raise MalformedJsonError("the JSON is nested too deeply") from exc
+    except (BSONError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        # json_util raises these for Extended JSON values it cannot convert.
+        raise MalformedJsonError(f"invalid Extended JSON value: {exc}") from exc
+
+
+def dumps(content: Any) -> bytes:
+    return json_util.dumps(content, json_options=_DUMP_OPTIONS, separators=(",", ":")).encode()
+
+
+class ExtendedJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)

@@ -1,0 +1,44 @@
+"""The connection to MongoDB, through pymongo's async client."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from ._api_keys import API_KEYS_COLLECTION, ApiKeyStore
+from ._errors import database_errors
+
+__all__ = ["Store"]
+
+
+class Store:
+    """One client and one database: the gateway's data and its internal ``_pm_*`` collections.
+
+    Creating it does not connect; the first operation does. So the gateway starts while the
+    database is down, and each operation fails with ``DatabaseUnavailableError`` after
+    ``timeout`` seconds of looking for the server.
+    """
+
+    def __init__(self, uri: str, database: str, *, timeout: float = 5.0) -> None:
+        timeout_ms = max(1, int(timeout * 1000))
+        self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            tz_aware=True,
+            tzinfo=UTC,
+            uuidRepresentation="standard",
+            appname="permission-mongo",
+        )
+        self.database = self.client[database]
+        self.api_keys = ApiKeyStore(self.database[API_KEYS_COLLECTION])
+
+    async def ping(self) -> None:
+        """Return when the database answers; raise DatabaseUnavailableError if it does not."""
+        with database_errors():
+            await self.database.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
