@@ -16,11 +16,28 @@ import os
 from ._cel import Condition, parse_condition
 from ._compile import COLLATION
 from ._engine import Identity, Plan, Policy
-from ._errors import ConditionError, ConfigError, PolicyError, UnknownActionError, UnknownCollectionError
+from ._errors import (
+    ActionNotAllowedError,
+    ConditionError,
+    ConfigError,
+    FieldNotReadableError,
+    PolicyError,
+    QueryError,
+    UnknownActionError,
+    UnknownCollectionError,
+)
+from ._pipeline import PipelineLimits, rewrite_pipeline
+from ._query import check_filter
 from ._model import ACTIONS, MASK_TYPES, CollectionSchema, FieldRules, PolicyConfig, Rule
 
 __all__ = [
     "ACTIONS",
+    "ActionNotAllowedError",
+    "FieldNotReadableError",
+    "PipelineLimits",
+    "QueryError",
+    "check_filter",
+    "rewrite_pipeline",
     "COLLATION",
     "MASK_TYPES",
     "CollectionSchema",

@@ -148,6 +148,11 @@ class Plan:
         return bool(self._grants) and all(grant.fields.status(path) == FULL for grant in self._grants)
 
     @property
+    def role_fields(self) -> tuple[RoleFields, ...]:
+        """Each granting role's field rules, as the pipeline rewriter reads them."""
+        return tuple(grant.fields for grant in self._grants)
+
+    @property
     def field_rules(self) -> tuple[Any, ...]:
         """The field rules of the granting roles (a field is readable where one of them lets it)."""
         return tuple(grant.rule.fields for grant in self._grants)

@@ -8,6 +8,9 @@ __all__ = [
     "ConditionError",
     "UnknownCollectionError",
     "UnknownActionError",
+    "FieldNotReadableError",
+    "QueryError",
+    "ActionNotAllowedError",
 ]
 
 
@@ -77,3 +80,33 @@ class UnknownActionError(PolicyError):
     def __init__(self, action: str) -> None:
         self.action = action
         super().__init__(f"unknown action {action!r}")
+
+
+class FieldNotReadableError(PolicyError):
+    """A query or pipeline names a field the caller may not filter on (hidden, masked, or not
+    readable in every document it can reach): refused, so the query is no oracle."""
+
+    def __init__(self, path: str, collection: str | None = None) -> None:
+        self.path = path
+        self.collection = collection
+        where = f" of {collection!r}" if collection else ""
+        super().__init__(f"field {path!r}{where} cannot be used in a query: it is not readable, or readable only masked")
+
+
+class QueryError(PolicyError):
+    """A filter or pipeline uses something the gateway does not run (an operator or stage not
+    on the allow-list, a malformed shape, a limit exceeded). ``details`` says which."""
+
+    def __init__(self, message: str, **details: object) -> None:
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+
+class ActionNotAllowedError(PolicyError):
+    """The caller's roles grant the action on no document of the collection."""
+
+    def __init__(self, action: str, collection: str) -> None:
+        self.action = action
+        self.collection = collection
+        super().__init__(f"not allowed to {action} in {collection!r}")

@@ -109,22 +109,33 @@ def _shape_value(value: Any, prefix: str, roles: Sequence[RoleFields]) -> Any:
     if isinstance(value, Mapping):
         return _shape_map(value, prefix, roles)
     if isinstance(value, list):
-        # Paths do not name array positions: the rules apply to each element.
-        return [_shape_value(item, prefix, roles) for item in value]
+        # Paths do not name array positions: the rules apply to each element. An array
+        # directly inside an array becomes None (pipelines rebuild documents with a fixed
+        # depth of expressions, and must show the same).
+        return [
+            _shape_map(item, prefix, roles) if isinstance(item, Mapping) else None if isinstance(item, list) else item
+            for item in value
+        ]
     return value
 
 
 # --- masks ----------------------------------------------------------------------------------
 
 REDACTED = "***"
+_DIGITS = frozenset("0123456789")
 
 
 def mask_value(value: Any, mask_type: str) -> Any:
-    """A readable stand-in for a masked value; anything but a string is redacted."""
+    """A readable stand-in for a masked value: a string masked by type, each string of an
+    array likewise, anything else redacted. (_pipeline.mask_expression does the same.)"""
+    if isinstance(value, list):
+        return [_mask_string(item, mask_type) if isinstance(item, str) else REDACTED for item in value]
     if not isinstance(value, str):
-        if isinstance(value, list):
-            return [mask_value(item, mask_type) for item in value]
         return REDACTED
+    return _mask_string(value, mask_type)
+
+
+def _mask_string(value: str, mask_type: str) -> str:
     if mask_type == "email":
         return _mask_email(value)
     if mask_type == "phone":
@@ -143,16 +154,16 @@ def _mask_email(value: str) -> str:
 
 def _mask_phone(value: str) -> str:
     """``+1-555-123-4567`` -> ``+1-***-***-4567``: keeps a leading country code and the last four digits."""
-    digits = [i for i, char in enumerate(value) if char.isdigit()]
+    digits = [i for i, char in enumerate(value) if char in _DIGITS]
     keep = set(digits[-4:])
     if value.startswith("+"):
         i = 1
-        while i < len(value) and value[i].isdigit():
+        while i < len(value) and value[i] in _DIGITS:
             keep.add(i)
             i += 1
     if len(digits) <= 4:
         keep = set()
-    return "".join("*" if char.isdigit() and i not in keep else char for i, char in enumerate(value))
+    return "".join("*" if char in _DIGITS and i not in keep else char for i, char in enumerate(value))
 
 
 def _mask_partial(value: str) -> str:
