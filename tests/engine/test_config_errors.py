@@ -781,3 +781,9 @@ def test_invalid_collection_name_in_schema() -> None:
         "<schema>:2:3: collection name 'system.views' in collections starts with 'system.'; "
         "system collections are MongoDB's own and cannot be served"
     )
+
+
+def test_internal_collection_names_are_refused():
+    with pytest.raises(ConfigError) as caught:
+        load_config("roles:\n  user: {}\npolicies:\n  _pm_api_keys:\n    user: {actions: [read]}\n")
+    assert caught.value.line == 4 and "_pm_" in caught.value.message

@@ -280,6 +280,9 @@ def _collection_name(name: object, mark: Mark, where: str) -> str:
     if name.startswith("system."):
         _fail(mark, f"collection name {name!r}{_in(where)} starts with 'system.'",
               "system collections are MongoDB's own and cannot be served")
+    if name.startswith("_pm_"):
+        _fail(mark, f"collection name {name!r}{_in(where)} starts with '_pm_'",
+              "those are the gateway's own collections (keys, audit, idempotency) and are never served")
     return name
 
 
