@@ -234,9 +234,8 @@ class _Compiler:
         if v.contains_nan(known):
             return NONE if truth else resolves  # NaN equals nothing, not even NaN
         if v.kind(known) == v.LIST:
-            # Whole-list equality, element by element: an aggregation $eq does exactly that
-            # (query-language {a: [..]} would also match an array holding the list).
-            return conjoin(resolves, {"$expr": {"$eq" if truth else "$ne": ["$" + field, {"$literal": known}]}})
+            equal = _equals_expression("$" + field, known)
+            return conjoin(resolves, {"$expr": equal if truth else {"$not": [equal]}})
         if truth:
             return conjoin(resolves, self.not_array(field), {field: {"$eq": known}})
         if self.is_scalar(field):
@@ -287,7 +286,32 @@ class _Compiler:
         if v.contains_nan(known):
             return NONE if truth else is_list
         if v.kind(known) == v.LIST:
-            contains = {"$in": [{"$literal": known}, {"$cond": [{"$isArray": "$" + field}, "$" + field, []]}]}
+            elements = {"$cond": [{"$isArray": "$" + field}, "$" + field, []]}
+            contains = {"$anyElementTrue": [{"$map": {"input": elements, "as": "pm_e", "in": _equals_expression("$$pm_e", known)}}]}
             return conjoin(is_list, {"$expr": contains if truth else {"$not": [contains]}})
         element = {"$elemMatch": {"$eq": known}}
         return conjoin(is_list, {field: element if truth else {"$not": element}})
+
+
+_TYPE_NAMES = {v.NULL: "null", v.BOOL: "bool", v.STRING: "string", v.DATE: "date", v.OBJECTID: "objectId"}
+
+
+def _equals_expression(value: Any, known: Any) -> Any:
+    """An aggregation expression: ``value`` equals ``known`` under CEL's equality.
+
+    Built from the known value's shape, element by element with explicit types, rather than
+    with ``$eq`` on whole arrays, whose type handling servers do not all get right
+    (``[0]`` against ``[false]``). Elements are only read once the size is known to fit.
+    """
+    k = v.kind(known)
+    if k == v.LIST:
+        elements = [_equals_expression({"$arrayElemAt": [value, i]}, item) for i, item in enumerate(known)]
+        same_size = {"$eq": [{"$size": value}, len(known)]}
+        return {"$cond": [{"$isArray": value}, {"$cond": [same_size, {"$and": elements} if elements else True, False]}, False]}
+    if k == v.NUMBER:
+        is_kind: Any = {"$isNumber": value}
+    else:
+        is_kind = {"$eq": [{"$type": value}, _TYPE_NAMES[k]]}
+    if k == v.NULL:
+        return is_kind
+    return {"$and": [is_kind, {"$eq": [value, {"$literal": known}]}]}
