@@ -94,3 +94,52 @@ def start_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         server.stop()
 
 
+
+# --- the data plane --------------------------------------------------------------------------
+
+NOTES_POLICY = Path(__file__).resolve().parent / "notes"
+_GATEWAY_YML = f"""\
+mongodb:
+  timeout: 5
+auth:
+  jwt:
+    algorithm: HS256
+    secret: {JWT_SECRET}
+    issuer: {JWT_ISSUER}
+    audience: {JWT_AUDIENCE}
+limits:
+  max_body_bytes: 65536
+  max_page_size: 500
+"""
+
+
+@pytest.fixture(scope="session")
+def gateway_db(mongo_client: pymongo.MongoClient, gateway_database: str) -> pymongo.database.Database:
+    """The session gateway's database, for inserting and inspecting documents directly."""
+    return mongo_client[gateway_database]
+
+
+@pytest.fixture(scope="session")
+def notes_database(mongo_client: pymongo.MongoClient) -> Iterator[pymongo.database.Database]:
+    name = f"pmtest_notes_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    mongo_client.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def notes_gateway(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str, notes_database: pymongo.database.Database) -> Iterator[Gateway]:
+    """A gateway on ``tests/server/notes/`` (conditions on arrays and numbers, every kind of field rule)."""
+    config_dir = tmp_path_factory.mktemp("notes-config")
+    for name in ("policy.yml", "schema.yml"):
+        (config_dir / name).write_text((NOTES_POLICY / name).read_text())
+    (config_dir / "server.yml").write_text(_GATEWAY_YML)
+    command = serve_command(config_dir, "--port", "0", "--mongodb-uri", mongo_uri, "--database", notes_database.name)
+    server = Gateway(command, env=clean_environment()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant of the test's own, so tests sharing a database never see each other's data."""
+    return f"t-{uuid.uuid4().hex[:10]}"

@@ -139,3 +139,15 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert body["meta"]["request_id"] == response.headers["x-request-id"]
     return body["error"]
+
+
+def user_client(gateway: Gateway, user_id: str, tenant_id: str | None, roles: list[str], **claims: Any) -> httpx.Client:
+    """A client whose JWT carries this identity (other claims become attributes)."""
+    return gateway.client(make_token({"sub": user_id, "tenant_id": tenant_id, "roles": roles, **claims}))
+
+
+def ejson(response: httpx.Response) -> Any:
+    """The body decoded as Extended JSON (ObjectIds, dates... as bson types)."""
+    from bson import json_util
+
+    return json_util.loads(response.text, json_options=json_util.JSONOptions(tz_aware=False))

@@ -7,6 +7,7 @@ from ._error_responses import ERROR_TABLE
 from ._settings import (
     SETTINGS_FILE,
     AuthSettings,
+    IdempotencySettings,
     LimitSettings,
     MongoSettings,
     ServerSettings,
@@ -17,6 +18,7 @@ __all__ = [
     "ERROR_TABLE",
     "SETTINGS_FILE",
     "AuthSettings",
+    "IdempotencySettings",
     "LimitSettings",
     "MongoSettings",
     "ServerSettings",

@@ -11,12 +11,15 @@ from .._version import __version__
 from ..auth import ApiKeys, Authenticator, JwtVerifier
 from ..policy import Policy
 from ..store import Store
+from ._cursor import CursorCodec
+from ._data import DataPlane
 from ._error_responses import exception_handlers
+from ._idempotency import IdempotencyMiddleware
 from ._json import ExtendedJSONResponse
 from ._middleware import RequestContextMiddleware
 from ._services import Services
 from ._settings import ServerSettings
-from .routes import api_keys, operations, whoami
+from .routes import api_keys, data, operations, whoami
 
 __all__ = ["create_app"]
 
@@ -39,7 +42,14 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
             known_roles=None if policy is None else policy.config.roles,
         )
         jwt = JwtVerifier(settings.auth.jwt) if settings.auth.jwt is not None else None
-        app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy)
+        data_plane = DataPlane(
+            policy,
+            store,
+            CursorCodec(settings.cursor_secret),
+            default_limit=settings.limits.default_page_size,
+            max_limit=settings.limits.max_page_size,
+        )
+        app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane)
         try:
             yield
         finally:
@@ -55,8 +65,11 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
         exception_handlers=exception_handlers(),
         default_response_class=ExtendedJSONResponse,
     )
+    # The last added is the outermost: request ids and the catch-all wrap everything.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(whoami.router)
     app.include_router(api_keys.router)
+    app.include_router(data.router)
     return app

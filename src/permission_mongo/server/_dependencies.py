@@ -23,7 +23,8 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 _bearer = HTTPBearer(auto_error=False, description="An API key (pm_...) or a JWT")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a costly hop per request.
     services: Services = request.app.state.services
     return services
 
@@ -36,6 +37,10 @@ async def current_identity(
     services: ServicesDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Identity:
+    # The idempotency middleware may have authenticated this request already.
+    known: Identity | None = getattr(request.state, "identity", None)
+    if known is not None:
+        return known
     return await services.authenticator.authenticate(request.headers.get("authorization"))
 
 

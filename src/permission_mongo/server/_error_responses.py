@@ -26,7 +26,8 @@ from ..auth import (
     UnknownRoleError,
 )
 from ..policy import UnknownActionError, UnknownCollectionError
-from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError
+from ..policy._update import UpdateError
+from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError, InvalidQueryError
 from . import errors
 from ._json import ExtendedJSONResponse, dumps
 
@@ -53,6 +54,8 @@ ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     DatabaseUnavailableError: (503, "SERVICE_UNAVAILABLE"),
     DuplicateKeyError: (409, "CONFLICT"),
     InvalidIdError: (400, "BAD_REQUEST"),
+    InvalidQueryError: (400, "BAD_REQUEST"),
+    UpdateError: (400, "BAD_REQUEST"),
     UnknownCollectionError: (404, "COLLECTION_NOT_FOUND"),
     UnknownActionError: (400, "BAD_REQUEST"),
 }
@@ -109,7 +112,7 @@ def _headers_for(exc: Exception, status: int) -> dict[str, str]:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if isinstance(exc, InvalidTokenError) else "Bearer"
         )
-    if isinstance(exc, errors.RateLimitExceededError):
+    if isinstance(exc, (errors.RateLimitExceededError, errors.RequestInProgressError)):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return headers
 

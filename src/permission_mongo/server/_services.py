@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..auth import ApiKeys, Authenticator
 from ..policy import Policy
 from ..store import Store
+from ._data import DataPlane
 from ._settings import ServerSettings
 
 __all__ = ["Services"]
@@ -19,3 +20,4 @@ class Services:
     api_keys: ApiKeys
     authenticator: Authenticator
     policy: Policy | None
+    data: DataPlane

@@ -22,6 +22,9 @@ setting silently left at its default).
       max_body_bytes: 16777216
       default_page_size: 20
       max_page_size: 10000
+    idempotency:
+      ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
+      lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
     cursor:
       secret: ${ENV.PM_CURSOR_SECRET}
 """
@@ -44,6 +47,7 @@ from ..policy._yaml import Mark, YamlList, YamlMap, load_yaml
 
 __all__ = [
     "AuthSettings",
+    "IdempotencySettings",
     "LimitSettings",
     "MongoSettings",
     "ServerSettings",
@@ -78,6 +82,12 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class IdempotencySettings:
+    ttl_seconds: float = 24 * 3600
+    lease_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     config_dir: Path
     host: str = "127.0.0.1"
@@ -85,6 +95,7 @@ class ServerSettings:
     mongodb: MongoSettings = field(default_factory=MongoSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    idempotency: IdempotencySettings = field(default_factory=IdempotencySettings)
     cursor_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
@@ -194,7 +205,7 @@ def load_settings(
         document = YamlMap(top_mark)
     if not isinstance(document, YamlMap):
         raise _error(top_mark, f"{SETTINGS_FILE} must be a mapping of settings")
-    top = _Section(document, "", ("mongodb", "auth", "limits", "cursor"))
+    top = _Section(document, "", ("mongodb", "auth", "limits", "idempotency", "cursor"))
     env = _Environment(environ)
     cursor_secret = _cursor_secret(top.section("cursor", ("secret",)), env)
     return ServerSettings(
@@ -204,6 +215,7 @@ def load_settings(
         mongodb=_mongo_settings(top.section("mongodb", ("uri", "database", "timeout")), env, mongodb_uri, database),
         auth=_auth_settings(top.section("auth", ("jwt", "api_keys")), env, directory),
         limits=_limit_settings(top.section("limits", ("max_body_bytes", "default_page_size", "max_page_size"))),
+        idempotency=_idempotency_settings(top.section("idempotency", ("ttl_seconds", "lease_seconds"))),
         **({"cursor_secret": cursor_secret} if cursor_secret else {}),
     )
 
@@ -269,6 +281,15 @@ def _limit_settings(section: _Section) -> LimitSettings:
     if limits.default_page_size > limits.max_page_size:
         raise _error(section.origin("default_page_size"), "limits.default_page_size must not exceed limits.max_page_size")
     return limits
+
+
+def _idempotency_settings(section: _Section) -> IdempotencySettings:
+    ttl = section.number("ttl_seconds", minimum=1)
+    lease = section.number("lease_seconds", minimum=0.1)
+    return IdempotencySettings(
+        ttl_seconds=IdempotencySettings.ttl_seconds if ttl is None else ttl,
+        lease_seconds=IdempotencySettings.lease_seconds if lease is None else lease,
+    )
 
 
 def _cursor_secret(section: _Section, env: _Environment) -> bytes | None:

@@ -16,6 +16,7 @@ status and a stable code.
     ├── ConflictError
     ├── RateLimitExceededError
     └── ServiceUnavailableError
+        └── RequestInProgressError
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "ConflictError",
     "RateLimitExceededError",
     "ServiceUnavailableError",
+    "RequestInProgressError",
 ]
 
 
@@ -112,3 +114,11 @@ class RateLimitExceededError(GatewayError):
 
 class ServiceUnavailableError(GatewayError):
     """A dependency the request needs is down; retrying later may succeed."""
+
+
+class RequestInProgressError(ServiceUnavailableError):
+    """A request with this Idempotency-Key is still running; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after

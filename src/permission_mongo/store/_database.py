@@ -8,7 +8,9 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from ._api_keys import API_KEYS_COLLECTION, ApiKeyStore
+from ._documents import DocumentStore
 from ._errors import database_errors
+from ._idempotency import IDEMPOTENCY_COLLECTION, IdempotencyStore
 
 __all__ = ["Store"]
 
@@ -34,6 +36,15 @@ class Store:
         )
         self.database = self.client[database]
         self.api_keys = ApiKeyStore(self.database[API_KEYS_COLLECTION])
+        self.idempotency = IdempotencyStore(self.database[IDEMPOTENCY_COLLECTION])
+        self._documents: dict[str, DocumentStore] = {}
+
+    def documents(self, collection: str) -> DocumentStore:
+        """An application collection (the caller has checked it is not an internal one)."""
+        found = self._documents.get(collection)
+        if found is None:
+            found = self._documents[collection] = DocumentStore(self.database[collection])
+        return found
 
     async def ping(self) -> None:
         """Return when the database answers; raise DatabaseUnavailableError if it does not."""

@@ -1,8 +1,10 @@
 """Errors of the store, and the one place pymongo's exceptions are translated into them.
 
 pymongo's exception tree stays inside this package: callers see ``DatabaseUnavailableError``
-(the database cannot be reached or did not answer in time), ``DuplicateKeyError`` and
-``InvalidIdError``. Anything else pymongo raises is a bug to fix, and propagates.
+(the database cannot be reached or did not answer in time), ``DuplicateKeyError``,
+``InvalidIdError``, and ``InvalidQueryError`` for what the database refused as malformed (a
+filter operator given the wrong operand, a bad regular expression, a document it cannot
+store). Anything else pymongo raises is a bug to fix, and propagates.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import bson.errors
 import pymongo.errors
 from bson import ObjectId
 
@@ -19,6 +22,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DuplicateKeyError",
     "InvalidIdError",
+    "InvalidQueryError",
     "database_errors",
     "parse_object_id",
 ]
@@ -45,6 +49,23 @@ class InvalidIdError(StoreError, ValueError):
     """A string given as a document id is not an ObjectId."""
 
 
+class InvalidQueryError(StoreError, ValueError):
+    """The database refused the request as malformed; the message is the database's."""
+
+
+# Server error codes meaning "the request is malformed" (BadValue, FailedToParse, TypeMismatch,
+# Overflow, PathNotViable, ConflictingUpdateOperators, DollarPrefixedFieldName, EmptyFieldName,
+# DottedFieldName, ImmutableField, InvalidOptions, DocumentValidationFailure,
+# InvalidPipelineOperator, ConversionFailure). Codes of 10000 and more are user assertions
+# raised while evaluating an expression (e.g. $add on a string).
+_BAD_INPUT_CODES = frozenset({2, 9, 14, 15, 28, 40, 52, 55, 56, 57, 66, 72, 121, 168, 241})
+
+
+def _is_bad_input(exc: pymongo.errors.OperationFailure) -> bool:
+    code = exc.code or 0
+    return code in _BAD_INPUT_CODES or code >= 10000
+
+
 @contextmanager
 def database_errors() -> Iterator[None]:
     """Translate pymongo's exceptions raised inside the block into the store's."""
@@ -52,6 +73,17 @@ def database_errors() -> Iterator[None]:
         yield
     except pymongo.errors.DuplicateKeyError as exc:
         raise DuplicateKeyError("a document with this key already exists") from exc
+    except bson.errors.InvalidDocument as exc:
+        raise InvalidQueryError(f"the database cannot store or match this: {exc}") from exc
+    except pymongo.errors.OperationFailure as exc:
+        if exc.timeout:
+            raise DatabaseUnavailableError(
+                "the database is unavailable; retry later", details={"reason": type(exc).__name__}
+            ) from exc
+        if _is_bad_input(exc):
+            message = (exc.details or {}).get("errmsg") or str(exc)
+            raise InvalidQueryError(f"the database refused the request: {message}", details={"code": exc.code}) from exc
+        raise
     except pymongo.errors.PyMongoError as exc:
         # ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError;
         # ``timeout`` flags the rest that ran out of time (e.g. ExecutionTimeout).

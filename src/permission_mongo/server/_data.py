@@ -1,0 +1,421 @@
+"""The data plane: create, read, update, delete, find and count under the policy.
+
+Every operation takes the caller's plan for its action and lets MongoDB touch only what the
+plan allows: reads and deletes run with the plan's filter (``{"$and": [caller, plan]}``) and
+collation; creates and updates are checked on the document as it will be stored (DESIGN
+invariant 5), and an update is written only if the stored document is still the one checked.
+What is returned is shaped by the read plan (hidden fields removed, masked fields masked).
+
+Document ids in paths: a 24-hex-digit string is an ObjectId; any other string of
+``[A-Za-z0-9_.:~-]`` (at most 200 characters) is a string ``_id``; anything else is a 400. So a
+document created with a string ``_id`` is reachable as long as that string is not 24 hex digits,
+which create refuses (send ``{"$oid": ...}`` for an ObjectId).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from ..policy import CollectionSchema, Identity, Plan, Policy
+from ..policy._update import UPDATE_OPERATORS, UpdateError, apply_update, check_field_names, update_paths, validate_update
+from ..store import DocumentStore, Store, is_internal_collection
+from ._cursor import CursorCodec, after_condition, sort_values, with_tiebreak
+from ._query import check_fields, check_filter, parse_sort, project, stripped_positions
+from .errors import (
+    BadRequestError,
+    CollectionNotFoundError,
+    ConflictError,
+    FieldNotWritableError,
+    ForbiddenError,
+    NotFoundError,
+    RequestValidationError,
+)
+
+__all__ = ["DataPlane", "FindQuery", "SYSTEM_FIELDS", "parse_document_id"]
+
+logger = logging.getLogger("permission_mongo.server")
+
+SYSTEM_FIELDS = ("_id", "created_by", "created_at", "updated_at", "updated_by")
+_STRING_ID = re.compile(r"[A-Za-z0-9_.:~-]{1,200}")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+_WRITE_ATTEMPTS = 5
+
+
+def parse_document_id(text: str) -> Any:
+    if _OBJECT_ID.fullmatch(text):
+        return ObjectId(text)
+    if _STRING_ID.fullmatch(text):
+        return text
+    raise BadRequestError(
+        f"{text[:60]!r} is not a valid document id: expected a 24-hex-digit ObjectId or a string id "
+        "of letters, digits and _ . : ~ -",
+        details={"id": text[:200]},
+    )
+
+
+def _check_new_id(value: Any) -> None:
+    if isinstance(value, ObjectId):
+        return
+    if isinstance(value, str) and _STRING_ID.fullmatch(value) and not _OBJECT_ID.fullmatch(value):
+        return
+    if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
+        message = '_id: a 24-hex-digit string would be read back as an ObjectId; send {"$oid": "..."}'
+    else:
+        message = "_id: must be an ObjectId or a string of letters, digits and _ . : ~ - (at most 200)"
+    raise RequestValidationError(message, details={"errors": [{"field": "_id", "message": message}]})
+
+
+def _now() -> _dt.datetime:
+    now = _dt.datetime.now(_dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB stores
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    filter: Mapping[str, Any]
+    sort: Sequence[str] | None = None
+    fields: Sequence[str] | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+def _combine(*filters: Mapping[str, Any]) -> dict[str, Any]:
+    """AND of the non-empty filters; the caller's always comes first, never merged into the plan's."""
+    parts = [f for f in filters if f]
+    if not parts:
+        return {}
+    return dict(parts[0]) if len(parts) == 1 else {"$and": parts}
+
+
+def _get_path(document: Mapping[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _has_path(document: Mapping[str, Any], path: str) -> bool:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = document
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _written_paths(document: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The leaf paths a new document writes; sub-documents in arrays by their fields."""
+    paths: list[str] = []
+    for key, value in document.items():
+        path = prefix + key
+        if isinstance(value, Mapping) and value:
+            paths.extend(_written_paths(value, path + "."))
+        elif isinstance(value, list) and value:
+            # Field rules do not name positions: sub-documents by their fields, other items by the array.
+            if not all(isinstance(item, Mapping) and item for item in value):
+                paths.append(path)
+            for item in value:
+                if isinstance(item, Mapping):
+                    paths.extend(_written_paths(item, path + "."))
+        else:
+            paths.append(path)
+    return paths
+
+
+class DataPlane:
+    def __init__(self, policy: Policy | None, store: Store, cursors: CursorCodec, *, default_limit: int, max_limit: int) -> None:
+        self.policy = policy
+        self.store = store
+        self.cursors = cursors
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+        settings = policy.config.settings if policy is not None else {}
+        self.timestamps = settings.get("auto_timestamps", True) is not False
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _collection(self, name: str) -> tuple[CollectionSchema, DocumentStore]:
+        if self.policy is None or is_internal_collection(name) or name not in self.policy.config.rules:
+            raise CollectionNotFoundError(
+                f"no collection {name!r}: the policy names no such collection", details={"collection": name}
+            )
+        return self.policy.collection(name), self.store.documents(name)
+
+    def _plan(self, identity: Identity, action: str, collection: str) -> Plan:
+        assert self.policy is not None
+        plan = self.policy.plan(identity, action, collection)
+        if not plan.allowed:
+            raise ForbiddenError(
+                f"your roles grant no {action} on {collection!r}",
+                details={"action": action, "collection": collection},
+            )
+        return plan
+
+    def _system_fields(self, schema: CollectionSchema) -> tuple[str, ...]:
+        return SYSTEM_FIELDS + ((schema.tenant_field,) if schema.tenant_field else ())
+
+    @staticmethod
+    def _shaped(read: Plan | None, document: Mapping[str, Any]) -> dict[str, Any]:
+        shaped = read.shape(document) if read is not None else None
+        # A caller may write a document it may not read: it learns the id, nothing more.
+        return shaped if shaped is not None else {"_id": document["_id"]}
+
+    def _read_plan_or_none(self, identity: Identity, collection: str) -> Plan | None:
+        assert self.policy is not None
+        plan = self.policy.plan(identity, "read", collection)
+        return plan if plan.allowed else None
+
+    # --- create -----------------------------------------------------------------------------
+
+    async def create(self, identity: Identity, collection: str, body: Any) -> dict[str, Any]:
+        schema, documents = self._collection(collection)
+        plan = self._plan(identity, "create", collection)
+        if not isinstance(body, Mapping):
+            raise RequestValidationError.listing([{"field": "body", "message": "the document must be a JSON object"}])
+        _field_names(body, "the document")
+        for field in ("created_by", "created_at", "updated_at", "updated_by"):
+            if _has_path(body, field):
+                raise FieldNotWritableError(
+                    f"{field!r} is set by the gateway; leave it out", details={"field": field}
+                )
+        tenant_field, owner_field = schema.tenant_field, schema.owner_field
+        if tenant_field and _has_path(body, tenant_field):
+            given = _get_path(body, tenant_field)
+            if identity.tenant_id is None or type(given) is not type(identity.tenant_id) or given != identity.tenant_id:
+                raise FieldNotWritableError(
+                    f"{tenant_field!r} is set from your identity; leave it out", details={"field": tenant_field}
+                )
+        document: dict[str, Any] = {}
+        if "_id" in body:
+            _check_new_id(body["_id"])
+            document["_id"] = body["_id"]
+        else:
+            document["_id"] = ObjectId()
+        document.update((key, value) for key, value in body.items() if key != "_id")
+        if tenant_field and identity.tenant_id is not None:
+            _set_path(document, tenant_field, identity.tenant_id)
+        if owner_field and not _has_path(document, owner_field) and identity.id is not None:
+            _set_path(document, owner_field, identity.id)
+        now = _now()
+        document["created_by"] = identity.id
+        if self.timestamps:
+            document["created_at"] = now
+            document["updated_at"] = now
+        if not plan.allows(document):
+            raise ForbiddenError(
+                f"you may not create this document in {collection!r}: no rule of your roles allows it",
+                details={"action": "create", "collection": collection},
+            )
+        for path in _written_paths(body):
+            if path == "_id" or path == tenant_field:
+                continue  # checked above
+            self._check_writable(plan, path, document)
+        await documents.insert(document)
+        return self._shaped(self._read_plan_or_none(identity, collection), document)
+
+    @staticmethod
+    def _check_writable(plan: Plan, path: str, *documents: Mapping[str, Any]) -> None:
+        bare = stripped_positions(path)
+        for document in documents:
+            if not plan.can_write(path, document) or (bare and bare != path and not plan.can_write(bare, document)):
+                raise FieldNotWritableError(f"you may not write {path!r}", details={"field": path})
+
+    # --- read one ---------------------------------------------------------------------------
+
+    async def _readable(self, identity: Identity, collection: str, document_id: str) -> tuple[Plan, DocumentStore, dict[str, Any]]:
+        _, documents = self._collection(collection)
+        read = self._plan(identity, "read", collection)
+        key = parse_document_id(document_id)
+        found = await documents.find_one(_combine({"_id": key}, read.filter), collation=read.collation)
+        if found is None:
+            raise NotFoundError(
+                f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
+            )
+        return read, documents, found
+
+    async def get(self, identity: Identity, collection: str, document_id: str) -> dict[str, Any]:
+        read, _, found = await self._readable(identity, collection, document_id)
+        shaped = read.shape(found)
+        if shaped is None:  # pragma: no cover - the filter matched what the plan refuses
+            logger.error("read filter and plan disagree on a document of %s", collection)
+            raise NotFoundError(f"no document {document_id!r} in {collection!r}")
+        return shaped
+
+    # --- update -----------------------------------------------------------------------------
+
+    async def update(self, identity: Identity, collection: str, document_id: str, body: Any) -> dict[str, Any]:
+        schema, _ = self._collection(collection)
+        update = _as_update(body)
+        validate_update(update)  # UpdateError (400) for what no document could take
+        system = self._system_fields(schema)
+        for operator, path in update_paths(update):
+            for field in system:
+                if path == field or path.startswith(field + ".") or field.startswith(path + "."):
+                    raise FieldNotWritableError(
+                        f"{field!r} is maintained by the gateway and cannot be changed ({operator} {path!r})",
+                        details={"field": path},
+                    )
+        read, documents, before = await self._readable(identity, collection, document_id)
+        assert self.policy is not None
+        plan = self.policy.plan(identity, "update", collection)
+        for _ in range(_WRITE_ATTEMPTS):
+            if not plan.allowed or not plan.allows(before):
+                raise ForbiddenError(
+                    f"you may not update document {document_id!r} of {collection!r}",
+                    details={"action": "update", "collection": collection, "id": document_id},
+                )
+            paths = [path for _, path in update_paths(update)]
+            for path in paths:
+                self._check_writable(plan, path, before)
+            after = apply_update(before, update)
+            if self.timestamps:
+                after["updated_at"] = _now()
+            after["updated_by"] = identity.id
+            if not plan.allows(after):
+                raise ForbiddenError(
+                    "the update would produce a document you may not update: no rule of your roles "
+                    "allows its new state",
+                    details={"action": "update", "collection": collection, "id": document_id},
+                )
+            for path in paths:  # and by a role that still holds on the new state
+                self._check_writable(plan, path, after)
+            if await documents.replace_if_unchanged(before, after, collation=plan.collation):
+                return self._shaped(read, after)
+            # Changed meanwhile: check again against what is stored now.
+            found = await documents.find_one(_combine({"_id": before["_id"]}, read.filter), collation=read.collation)
+            if found is None:
+                raise NotFoundError(
+                    f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
+                )
+            before = found
+        raise ConflictError(
+            f"document {document_id!r} kept changing while it was being updated; retry",
+            details={"collection": collection, "id": document_id},
+        )
+
+    # --- delete -----------------------------------------------------------------------------
+
+    async def delete(self, identity: Identity, collection: str, document_id: str) -> dict[str, Any]:
+        read, documents, found = await self._readable(identity, collection, document_id)
+        assert self.policy is not None
+        plan = self.policy.plan(identity, "delete", collection)
+        if not plan.allowed or not plan.allows(found):
+            raise ForbiddenError(
+                f"you may not delete document {document_id!r} of {collection!r}",
+                details={"action": "delete", "collection": collection, "id": document_id},
+            )
+        # The delete plan's filter makes the check and the delete one atomic step.
+        deleted = await documents.delete_one(_combine({"_id": found["_id"]}, plan.filter), collation=plan.collation)
+        if not deleted:
+            raise NotFoundError(
+                f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
+            )
+        return {"deleted": True, "id": found["_id"]}
+
+    # --- find and count ---------------------------------------------------------------------
+
+    async def find(self, identity: Identity, collection: str, query: FindQuery) -> dict[str, Any]:
+        schema, documents = self._collection(collection)
+        read = self._plan(identity, "read", collection)
+        check_filter(query.filter, read)
+        sort = parse_sort(query.sort, read, schema)
+        fields = check_fields(query.fields, read)
+        limit = self._limit(query.limit)
+        keys = with_tiebreak(sort)
+        binding = None
+        after: dict[str, Any] = {}
+        if query.cursor is not None:
+            binding = self._binding(identity, collection, query, sort, fields)
+            after = after_condition(keys, self.cursors.decode(query.cursor, binding))
+        found = await documents.find(
+            _combine(query.filter, read.filter, after), sort=keys, limit=limit + 1, collation=read.collation
+        )
+        has_more = len(found) > limit
+        page = found[:limit]
+        cursor = None
+        if has_more or query.cursor is not None:
+            values = [sort_values(document, keys) for document in page]  # refuses arrays in sort keys
+            if has_more:
+                binding = binding or self._binding(identity, collection, query, sort, fields)
+                cursor = self.cursors.encode(binding, values[-1])
+        data = []
+        for document in page:
+            shaped = read.shape(document)
+            if shaped is None:  # pragma: no cover - the filter matched what the plan refuses
+                logger.error("read filter and plan disagree on a document of %s", collection)
+                continue
+            data.append(project(shaped, fields) if fields is not None else shaped)
+        return {"data": data, "pagination": {"has_more": has_more, "cursor": cursor}}
+
+    def _binding(
+        self, identity: Identity, collection: str, query: FindQuery, sort: list[tuple[str, int]], fields: list[str] | None
+    ) -> bytes:
+        return self.cursors.binding(collection, (identity.id, identity.tenant_id, identity.roles), query.filter, sort, fields)
+
+    def _limit(self, limit: int | None) -> int:
+        if limit is None:
+            return self.default_limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= self.max_limit:
+            raise RequestValidationError.listing(
+                [{"field": "limit", "message": f"limit must be an integer from 1 to {self.max_limit}"}]
+            )
+        return limit
+
+    async def count(self, identity: Identity, collection: str, filter: Mapping[str, Any]) -> int:
+        _, documents = self._collection(collection)
+        read = self._plan(identity, "read", collection)
+        check_filter(filter, read)
+        return await documents.count(_combine(filter, read.filter), collation=read.collation)
+
+
+def _field_names(document: Mapping[str, Any], where: str) -> None:
+    try:
+        check_field_names(document, where)
+    except UpdateError as exc:
+        raise BadRequestError(exc.message, details=exc.details) from exc
+
+
+def _as_update(body: Any) -> dict[str, Any]:
+    """The update operators of a PATCH body: operators as given, or a partial document as $set."""
+    if not isinstance(body, Mapping) or not body:
+        raise RequestValidationError.listing(
+            [{"field": "body", "message": "send a non-empty object: fields to set, or update operators"}]
+        )
+    operators = [key for key in body if isinstance(key, str) and key.startswith("$")]
+    if not operators:
+        # A partial document: each key (a dotted path allowed) is set to its value, whole.
+        for path, value in body.items():
+            _field_names(value, f"the value of {path!r}")
+        return {"$set": dict(body)}
+    if len(operators) != len(body):
+        raise BadRequestError(
+            "the body mixes update operators and fields; send either fields to set or operators only "
+            "({\"$set\": {...}, \"$inc\": {...}})"
+        )
+    unknown = [op for op in operators if op not in UPDATE_OPERATORS]
+    if unknown:
+        raise BadRequestError(
+            f"update operator {unknown[0]} is not allowed; allowed: {', '.join(UPDATE_OPERATORS)}",
+            details={"operator": unknown[0]},
+        )
+    return dict(body)

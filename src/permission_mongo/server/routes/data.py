@@ -1,0 +1,110 @@
+"""``/v1/data/{collection}``: create, read, update, delete, find and count documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._data import FindQuery
+from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
+from .._json import ExtendedJSONResponse, parse_extended_json
+from ..errors import BadRequestError
+
+router = APIRouter(prefix="/v1/data/{collection}", tags=["data"])
+
+
+class FindBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: dict[str, Any] = Field(default_factory=dict)
+    sort: list[str] | None = None
+    fields: list[str] | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+    def query(self) -> FindQuery:
+        return FindQuery(self.filter, self.sort, self.fields, self.limit, self.cursor)
+
+
+class CountBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: dict[str, Any] = Field(default_factory=dict)
+
+
+async def any_json(request: Request, services: ServicesDep) -> Any:
+    return await read_json(request, services.settings.limits.max_body_bytes)
+
+
+JsonBody = Annotated[Any, Depends(any_json)]
+_OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+_QUERY_PARAMETERS = frozenset({"filter", "sort", "fields", "limit", "cursor"})
+
+
+def _listing(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+async def find_query_parameters(request: Request) -> FindQuery:
+    """``GET /``: ``filter`` (Extended JSON), ``sort=name,-created_at``, ``fields=a,b``, ``limit``, ``cursor``."""
+    params = request.query_params
+    unknown = sorted(set(params) - _QUERY_PARAMETERS)
+    if unknown:
+        raise BadRequestError(
+            f"unknown query parameter {unknown[0]!r}; use {', '.join(sorted(_QUERY_PARAMETERS))}",
+            details={"parameter": unknown[0]},
+        )
+    filter_text = params.get("filter")
+    body = {
+        "filter": {} if filter_text is None else parse_extended_json(filter_text),
+        "sort": _listing(params.get("sort")),
+        "fields": _listing(params.get("fields")),
+        "limit": params.get("limit"),
+        "cursor": params.get("cursor"),
+    }
+    return validate(FindBody, body).query()
+
+
+@router.post("", status_code=201, summary="Create a document", openapi_extra=_OBJECT_BODY)
+async def create(collection: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.create(identity, collection, body), status_code=201)
+
+
+@router.get("", summary="Find documents (query parameters)")
+async def find_by_query(
+    collection: str, identity: CurrentIdentity, services: ServicesDep, query: Annotated[FindQuery, Depends(find_query_parameters)]
+) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.find(identity, collection, query))
+
+
+@router.post("/find", summary="Find documents", openapi_extra=documented_body(FindBody))
+async def find(
+    collection: str, identity: CurrentIdentity, services: ServicesDep, body: Annotated[FindBody, Depends(json_body(FindBody))]
+) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.find(identity, collection, body.query()))
+
+
+@router.post("/count", summary="Count documents", openapi_extra=documented_body(CountBody))
+async def count(
+    collection: str, identity: CurrentIdentity, services: ServicesDep, body: Annotated[CountBody, Depends(json_body(CountBody))]
+) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse({"count": await services.data.count(identity, collection, body.filter)})
+
+
+@router.get("/{document_id}", summary="Read a document")
+async def get(collection: str, document_id: str, identity: CurrentIdentity, services: ServicesDep) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.get(identity, collection, document_id))
+
+
+@router.patch("/{document_id}", summary="Update a document (fields to set, or update operators)", openapi_extra=_OBJECT_BODY)
+async def update(
+    collection: str, document_id: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody
+) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.update(identity, collection, document_id, body))
+
+
+@router.delete("/{document_id}", summary="Delete a document")
+async def delete(collection: str, document_id: str, identity: CurrentIdentity, services: ServicesDep) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse(await services.data.delete(identity, collection, document_id))

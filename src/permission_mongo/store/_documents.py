@@ -1,0 +1,107 @@
+"""Application documents: the collections the policy governs.
+
+The store runs what it is given; the filters come from the gateway, which has already
+combined the caller's filter with the policy's (``{"$and": [caller, policy]}``) and chosen the
+collation. What it adds is the compare-and-swap write that makes the update post-image check
+race-free: a document is replaced only if it is still exactly the one that was checked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from ._errors import database_errors
+
+__all__ = ["DocumentStore", "is_internal_collection"]
+
+INTERNAL_PREFIX = "_pm_"
+
+
+def is_internal_collection(name: str) -> bool:
+    """The gateway's own collections (``_pm_*``) and MongoDB's (``system.*``)."""
+    return name.startswith(INTERNAL_PREFIX) or name.startswith("system.")
+
+
+Document = dict[str, Any]
+SIMPLE_COLLATION = {"locale": "simple"}
+_OPTIONS_TTL = 60.0  # seconds before a collection's default collation is looked up again
+
+
+class DocumentStore:
+    """One application collection.
+
+    Operations take the collation the plan requires. The simple collation is only sent when the
+    collection has a default collation of its own (which it overrides); otherwise it is the
+    default, and leaving it out changes nothing in MongoDB's semantics. (It also avoids a
+    SecantusDB 0.7.0b3 bug: with ``{"locale": "simple"}`` it sorts strings case-insensitively,
+    where MongoDB sorts them by code point, which would break range paging.)
+    """
+
+    __slots__ = ("_collection", "_plain_until")
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+        self._plain_until = 0.0  # until then, the collection is known to have no default collation
+
+    async def _collation(self, collation: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if dict(collation) != SIMPLE_COLLATION:
+            return collation
+        if time.monotonic() < self._plain_until:
+            return None
+        with database_errors():
+            cursor = await self._collection.database.list_collections(filter={"name": self._collection.name})
+            found = await cursor.to_list(None)
+        if not found:
+            return None  # no collection yet: nothing to override; looked up again next time
+        if (found[0].get("options") or {}).get("collation", {}).get("locale", "simple") != "simple":
+            return collation
+        self._plain_until = time.monotonic() + _OPTIONS_TTL
+        return None
+
+    async def insert(self, document: Mapping[str, Any]) -> None:
+        with database_errors():
+            await self._collection.insert_one(document)
+
+    async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
+        collation = await self._collation(collation)
+        with database_errors():
+            return await self._collection.find_one(filter, collation=collation)
+
+    async def find(
+        self,
+        filter: Mapping[str, Any],
+        *,
+        sort: Sequence[tuple[str, int]],
+        limit: int,
+        collation: Mapping[str, Any],
+    ) -> list[Document]:
+        collation = await self._collation(collation)
+        with database_errors():
+            cursor = self._collection.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
+            return await cursor.to_list(None)
+
+    async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
+        collation = await self._collation(collation)
+        with database_errors():
+            return await self._collection.count_documents(filter, collation=collation)
+
+    async def replace_if_unchanged(
+        self, before: Mapping[str, Any], after: Mapping[str, Any], *, collation: Mapping[str, Any]
+    ) -> bool:
+        """Replace ``before`` by ``after`` only if the stored document is still ``before``
+        (compared whole); False if it changed or disappeared meanwhile."""
+        unchanged = {"_id": before["_id"], "$expr": {"$eq": ["$$ROOT", {"$literal": before}]}}
+        collation = await self._collation(collation)
+        with database_errors():
+            result = await self._collection.replace_one(unchanged, after, collation=collation)
+        return result.matched_count == 1
+
+    async def delete_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> bool:
+        collation = await self._collation(collation)
+        with database_errors():
+            result = await self._collection.delete_one(filter, collation=collation)
+        return result.deleted_count == 1
