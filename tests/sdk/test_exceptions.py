@@ -10,6 +10,7 @@ from permission_mongo import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    ValidationError,
 )
 from permission_mongo._exceptions import status_error_from_body
 
@@ -40,8 +41,8 @@ def test_envelope_fills_every_attribute() -> None:
 
 
 def test_stable_codes_pass_through_whatever_the_class() -> None:
-    error = status_error_from_body(403, envelope("FIELD_NOT_READABLE", "cannot filter on salary"))
-    assert isinstance(error, PermissionDeniedError)
+    error = status_error_from_body(400, envelope("FIELD_NOT_READABLE", "cannot filter on salary"))
+    assert isinstance(error, ValidationError)
     assert error.error_code == "FIELD_NOT_READABLE"
     missing = status_error_from_body(404, envelope("COLLECTION_NOT_FOUND", "no collection 'x'"))
     assert isinstance(missing, NotFoundError) and missing.error_code == "COLLECTION_NOT_FOUND"

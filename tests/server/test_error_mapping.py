@@ -10,6 +10,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from permission_mongo.auth import ExpiredTokenError, InvalidTokenError, MissingCredentialsError
+from permission_mongo.policy import ActionNotAllowedError, FieldNotReadableError, QueryError
 from permission_mongo.server import ERROR_TABLE
 from permission_mongo.server import errors
 from permission_mongo.server._error_responses import status_and_code
@@ -39,7 +40,9 @@ def test_every_gateway_error_is_mapped() -> None:
         (MissingCredentialsError("x"), (401, "UNAUTHORIZED")),
         (InvalidTokenError("x"), (401, "INVALID_TOKEN")),
         (ExpiredTokenError("x"), (401, "EXPIRED_TOKEN")),  # more specific than its base
-        (errors.FieldNotReadableError("x"), (403, "FIELD_NOT_READABLE")),
+        (FieldNotReadableError("x"), (400, "FIELD_NOT_READABLE")),
+        (QueryError("x"), (400, "BAD_REQUEST")),
+        (ActionNotAllowedError("read", "x"), (403, "FORBIDDEN")),
         (DatabaseUnavailableError("x"), (503, "SERVICE_UNAVAILABLE")),
     ],
 )

@@ -27,7 +27,7 @@ from ._errors import (
     UnknownCollectionError,
 )
 from ._pipeline import PipelineLimits, rewrite_pipeline
-from ._query import check_filter
+from ._query import check_expression, check_filter, field_check
 from ._model import ACTIONS, MASK_TYPES, CollectionSchema, FieldRules, PolicyConfig, Rule
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
     "FieldNotReadableError",
     "PipelineLimits",
     "QueryError",
+    "check_expression",
     "check_filter",
+    "field_check",
     "rewrite_pipeline",
     "COLLATION",
     "MASK_TYPES",

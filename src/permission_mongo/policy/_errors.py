@@ -86,11 +86,13 @@ class FieldNotReadableError(PolicyError):
     """A query or pipeline names a field the caller may not filter on (hidden, masked, or not
     readable in every document it can reach): refused, so the query is no oracle."""
 
-    def __init__(self, path: str, collection: str | None = None) -> None:
+    def __init__(self, path: str, collection: str | None = None, where: str = "query") -> None:
         self.path = path
         self.collection = collection
-        where = f" of {collection!r}" if collection else ""
-        super().__init__(f"field {path!r}{where} cannot be used in a query: it is not readable, or readable only masked")
+        self.details = {"field": path, **({"collection": collection} if collection else {})}
+        super().__init__(
+            f"the {where} names {path!r}, which you may not read unmasked; remove it from the {where}"
+        )
 
 
 class QueryError(PolicyError):
@@ -109,4 +111,5 @@ class ActionNotAllowedError(PolicyError):
     def __init__(self, action: str, collection: str) -> None:
         self.action = action
         self.collection = collection
-        super().__init__(f"not allowed to {action} in {collection!r}")
+        self.details = {"action": action, "collection": collection}
+        super().__init__(f"your roles grant no {action} on {collection!r}")

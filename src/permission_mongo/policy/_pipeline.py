@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._compile import conjoin, to_mongo
-from ._errors import ActionNotAllowedError, FieldNotReadableError, QueryError, UnknownCollectionError
+from ._errors import ActionNotAllowedError, QueryError, UnknownCollectionError
 from ._fields import FULL, HIDDEN, MASKED, PARTIAL, RoleFields
-from ._query import check_expression, check_field_name, check_filter
+from ._query import check_expression, check_field_name, check_filter, field_check
 
 if TYPE_CHECKING:
     from ._engine import Identity, Plan, Policy
@@ -84,14 +84,13 @@ class _Scope:
     def check(self, path: str) -> None:
         if self.free or any(path == name or path.startswith(name + ".") for name in self.made):
             return
-        if not self.plan.can_filter(path):
-            raise FieldNotReadableError(path, self.collection)
+        field_check(self.plan.can_filter, "pipeline", self.collection)(path)
 
     def branch(self) -> _Scope:
         return _Scope(self.collection, self.plan, set(self.made), self.free, self.variables)
 
     def expression(self, expr: Any) -> None:
-        check_expression(expr, self.check, self.variables)
+        check_expression(expr, self.check, self.variables, raw=False)
 
 
 class _Rewriter:
@@ -129,7 +128,7 @@ class _Rewriter:
     # --- stages that keep the document's fields ---------------------------------------------
 
     def stage_match(self, spec: Any, scope: _Scope) -> list[dict[str, Any]]:
-        check_filter(spec, scope.check, variables=scope.variables)
+        check_filter(spec, scope.check, variables=scope.variables, raw=False)
         return [{"$match": spec}]
 
     def stage_sort(self, spec: Any, scope: _Scope) -> list[dict[str, Any]]:

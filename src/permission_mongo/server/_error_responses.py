@@ -25,7 +25,13 @@ from ..auth import (
     UnknownApiKeyError,
     UnknownRoleError,
 )
-from ..policy import UnknownActionError, UnknownCollectionError
+from ..policy import (
+    ActionNotAllowedError,
+    FieldNotReadableError,
+    QueryError,
+    UnknownActionError,
+    UnknownCollectionError,
+)
 from ..policy._update import UpdateError
 from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError, InvalidQueryError
 from . import errors
@@ -39,7 +45,6 @@ ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     errors.UnsupportedMediaTypeError: (415, "BAD_REQUEST"),
     errors.RequestValidationError: (422, "VALIDATION_ERROR"),
     errors.ForbiddenError: (403, "FORBIDDEN"),
-    errors.FieldNotReadableError: (403, "FIELD_NOT_READABLE"),
     errors.FieldNotWritableError: (403, "FIELD_NOT_WRITABLE"),
     errors.NotFoundError: (404, "NOT_FOUND"),
     errors.CollectionNotFoundError: (404, "COLLECTION_NOT_FOUND"),
@@ -58,6 +63,9 @@ ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     UpdateError: (400, "BAD_REQUEST"),
     UnknownCollectionError: (404, "COLLECTION_NOT_FOUND"),
     UnknownActionError: (400, "BAD_REQUEST"),
+    FieldNotReadableError: (400, "FIELD_NOT_READABLE"),
+    QueryError: (400, "BAD_REQUEST"),
+    ActionNotAllowedError: (403, "FORBIDDEN"),
 }
 
 # Codes for the framework's own HTTP errors (unknown route, wrong method, body too large).

@@ -1,6 +1,6 @@
 """Errors the gateway raises while handling a request. They know nothing of HTTP:
-``_error_responses.ERROR_TABLE`` maps each class (and those of auth, store and policy) to a
-status and a stable code.
+``_error_responses.ERROR_TABLE`` maps each class (and those of auth, store and policy, such as
+the policy's FieldNotReadableError and QueryError) to a status and a stable code.
 
     GatewayError
     ├── BadRequestError
@@ -9,7 +9,6 @@ status and a stable code.
     │   └── PayloadTooLargeError
     ├── RequestValidationError
     ├── ForbiddenError
-    │   ├── FieldNotReadableError
     │   └── FieldNotWritableError
     ├── NotFoundError
     │   └── CollectionNotFoundError
@@ -31,7 +30,6 @@ __all__ = [
     "PayloadTooLargeError",
     "RequestValidationError",
     "ForbiddenError",
-    "FieldNotReadableError",
     "FieldNotWritableError",
     "NotFoundError",
     "CollectionNotFoundError",
@@ -82,10 +80,6 @@ class RequestValidationError(GatewayError):
 
 class ForbiddenError(GatewayError):
     """The caller is authenticated but may not do this."""
-
-
-class FieldNotReadableError(ForbiddenError):
-    """The request names a field the caller may not read (filter, sort, projection...)."""
 
 
 class FieldNotWritableError(ForbiddenError):
