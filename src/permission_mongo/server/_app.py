@@ -11,6 +11,7 @@ from .._version import __version__
 from ..auth import ApiKeys, Authenticator, JwtVerifier
 from ..policy import Policy
 from ..store import Store
+from ._aggregate import Aggregator
 from ._cursor import CursorCodec
 from ._data import DataPlane
 from ._error_responses import exception_handlers
@@ -19,7 +20,7 @@ from ._json import ExtendedJSONResponse
 from ._middleware import RequestContextMiddleware
 from ._services import Services
 from ._settings import ServerSettings
-from .routes import api_keys, data, operations, whoami
+from .routes import aggregate, api_keys, data, operations, whoami
 
 __all__ = ["create_app"]
 
@@ -48,8 +49,10 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
             CursorCodec(settings.cursor_secret),
             default_limit=settings.limits.default_page_size,
             max_limit=settings.limits.max_page_size,
+            max_batch=settings.limits.max_batch_size,
         )
-        app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane)
+        aggregator = Aggregator(policy, store, settings.limits)
+        app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane, aggregator)
         try:
             yield
         finally:
@@ -72,4 +75,5 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
     app.include_router(whoami.router)
     app.include_router(api_keys.router)
     app.include_router(data.router)
+    app.include_router(aggregate.router)
     return app

@@ -5,6 +5,7 @@ plan allows: reads and deletes run with the plan's filter (``{"$and": [caller, p
 collation; creates and updates are checked on the document as it will be stored (DESIGN
 invariant 5), and an update is written only if the stored document is still the one checked.
 What is returned is shaped by the read plan (hidden fields removed, masked fields masked).
+Batch create, update and delete reuse the single-document checks per document (see _batch).
 
 Document ids in paths: a 24-hex-digit string is an ObjectId; any other string of
 ``[A-Za-z0-9_.:~-]`` (at most 200 characters) is a string ``_id``; anything else is a 400. So a
@@ -14,6 +15,7 @@ which create refuses (send ``{"$oid": ...}`` for an ObjectId).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import logging
 import re
@@ -23,9 +25,17 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..policy import CollectionSchema, Identity, Plan, Policy
+from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError
 from ..policy._update import UPDATE_OPERATORS, UpdateError, apply_update, check_field_names, update_paths, validate_update
-from ..store import DocumentStore, Store, is_internal_collection
+from ..store import (
+    DatabaseUnavailableError,
+    DocumentStore,
+    DuplicateKeyError,
+    Store,
+    StoreError,
+    is_internal_collection,
+)
+from ._batch import BatchCreateResult, BatchUpdateResult, Selection, derived_id, same_creation
 from ._cursor import CursorCodec, after_condition, sort_values, with_tiebreak
 from ._query import check_fields, check_filter, parse_sort, project, stripped_positions
 from .errors import (
@@ -34,8 +44,10 @@ from .errors import (
     ConflictError,
     FieldNotWritableError,
     ForbiddenError,
+    GatewayError,
     NotFoundError,
     RequestValidationError,
+    ServiceUnavailableError,
 )
 
 __all__ = ["DataPlane", "FindQuery", "SYSTEM_FIELDS", "parse_document_id"]
@@ -46,6 +58,9 @@ SYSTEM_FIELDS = ("_id", "created_by", "created_at", "updated_at", "updated_by")
 _STRING_ID = re.compile(r"[A-Za-z0-9_.:~-]{1,200}")
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 _WRITE_ATTEMPTS = 5
+_CONCURRENT_WRITES = 16  # conditional replaces of one batch update in flight at once
+# What one item of a batch may fail with; it is then reported, and the others go on.
+_ITEM_ERRORS = (GatewayError, PolicyError, StoreError)
 
 
 def parse_document_id(text: str) -> Any:
@@ -143,12 +158,22 @@ def _written_paths(document: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 class DataPlane:
-    def __init__(self, policy: Policy | None, store: Store, cursors: CursorCodec, *, default_limit: int, max_limit: int) -> None:
+    def __init__(
+        self,
+        policy: Policy | None,
+        store: Store,
+        cursors: CursorCodec,
+        *,
+        default_limit: int,
+        max_limit: int,
+        max_batch: int = 1_000,
+    ) -> None:
         self.policy = policy
         self.store = store
         self.cursors = cursors
         self.default_limit = default_limit
         self.max_limit = max_limit
+        self.max_batch = max_batch
         settings = policy.config.settings if policy is not None else {}
         self.timestamps = settings.get("auto_timestamps", True) is not False
 
@@ -190,6 +215,24 @@ class DataPlane:
     async def create(self, identity: Identity, collection: str, body: Any) -> dict[str, Any]:
         schema, documents = self._collection(collection)
         plan = self._plan(identity, "create", collection)
+        document = self._new_document(identity, collection, schema, plan, body, now=_now())
+        await documents.insert(document)
+        return self._shaped(self._read_plan_or_none(identity, collection), document)
+
+    def _new_document(
+        self,
+        identity: Identity,
+        collection: str,
+        schema: CollectionSchema,
+        plan: Plan,
+        body: Any,
+        *,
+        now: _dt.datetime,
+        new_id: Any = None,
+    ) -> dict[str, Any]:
+        """The document a create of ``body`` stores (``_id``, system, tenant and owner fields
+        set), checked against the create rule and the field rules; ``new_id`` is its ``_id``
+        unless the body gives one (a new ObjectId if None)."""
         if not isinstance(body, Mapping):
             raise RequestValidationError.listing([{"field": "body", "message": "the document must be a JSON object"}])
         _field_names(body, "the document")
@@ -210,13 +253,12 @@ class DataPlane:
             _check_new_id(body["_id"])
             document["_id"] = body["_id"]
         else:
-            document["_id"] = ObjectId()
+            document["_id"] = ObjectId() if new_id is None else new_id
         document.update((key, value) for key, value in body.items() if key != "_id")
         if tenant_field and identity.tenant_id is not None:
             _set_path(document, tenant_field, identity.tenant_id)
         if owner_field and not _has_path(document, owner_field) and identity.id is not None:
             _set_path(document, owner_field, identity.id)
-        now = _now()
         document["created_by"] = identity.id
         if self.timestamps:
             document["created_at"] = now
@@ -230,8 +272,7 @@ class DataPlane:
             if path == "_id" or path == tenant_field:
                 continue  # checked above
             self._check_writable(plan, path, document)
-        await documents.insert(document)
-        return self._shaped(self._read_plan_or_none(identity, collection), document)
+        return document
 
     @staticmethod
     def _check_writable(plan: Plan, path: str, *documents: Mapping[str, Any]) -> None:
@@ -265,6 +306,22 @@ class DataPlane:
 
     async def update(self, identity: Identity, collection: str, document_id: str, body: Any) -> dict[str, Any]:
         schema, _ = self._collection(collection)
+        update, paths = self._checked_update(schema, body)
+        read, documents, before = await self._readable(identity, collection, document_id)
+        assert self.policy is not None
+        plan = self.policy.plan(identity, "update", collection)
+        after = await self._replace_checked(
+            identity, collection, documents, plan, before, update, paths, label=document_id, scope=read.filter
+        )
+        if after is None:
+            raise NotFoundError(
+                f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
+            )
+        return self._shaped(read, after)
+
+    def _checked_update(self, schema: CollectionSchema, body: Any) -> tuple[dict[str, Any], list[str]]:
+        """The update operators of a PATCH body and the paths they write, refused (400 or
+        FIELD_NOT_WRITABLE) if no document could take them or they touch system fields."""
         update = _as_update(body)
         validate_update(update)  # UpdateError (400) for what no document could take
         system = self._system_fields(schema)
@@ -275,42 +332,69 @@ class DataPlane:
                         f"{field!r} is maintained by the gateway and cannot be changed ({operator} {path!r})",
                         details={"field": path},
                     )
-        read, documents, before = await self._readable(identity, collection, document_id)
-        assert self.policy is not None
-        plan = self.policy.plan(identity, "update", collection)
+        return update, [path for _, path in update_paths(update)]
+
+    def _post_image(
+        self,
+        identity: Identity,
+        collection: str,
+        plan: Plan,
+        before: Mapping[str, Any],
+        update: Mapping[str, Any],
+        paths: Sequence[str],
+        label: str,
+    ) -> dict[str, Any]:
+        """``before`` updated, if the caller may update it, write every path on it, and the
+        result is still a document it may update with those paths writable (invariant 5)."""
+        if not plan.allowed or not plan.allows(before):
+            raise ForbiddenError(
+                f"you may not update document {label!r} of {collection!r}",
+                details={"action": "update", "collection": collection, "id": label},
+            )
+        for path in paths:
+            self._check_writable(plan, path, before)
+        after = apply_update(before, update)
+        if self.timestamps:
+            after["updated_at"] = _now()
+        after["updated_by"] = identity.id
+        if not plan.allows(after):
+            raise ForbiddenError(
+                "the update would produce a document you may not update: no rule of your roles "
+                "allows its new state",
+                details={"action": "update", "collection": collection, "id": label},
+            )
+        for path in paths:  # and by a role that still holds on the new state
+            self._check_writable(plan, path, after)
+        return after
+
+    async def _replace_checked(
+        self,
+        identity: Identity,
+        collection: str,
+        documents: DocumentStore,
+        plan: Plan,
+        before: dict[str, Any],
+        update: Mapping[str, Any],
+        paths: Sequence[str],
+        *,
+        label: str,
+        scope: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        """Write the post-image of ``before`` only if the stored document is still ``before``;
+        if it changed meanwhile, check again against what is stored now (found by ``_id`` within
+        ``scope``). Returns what was written, or None if the document left ``scope``."""
         for _ in range(_WRITE_ATTEMPTS):
-            if not plan.allowed or not plan.allows(before):
-                raise ForbiddenError(
-                    f"you may not update document {document_id!r} of {collection!r}",
-                    details={"action": "update", "collection": collection, "id": document_id},
-                )
-            paths = [path for _, path in update_paths(update)]
-            for path in paths:
-                self._check_writable(plan, path, before)
-            after = apply_update(before, update)
-            if self.timestamps:
-                after["updated_at"] = _now()
-            after["updated_by"] = identity.id
-            if not plan.allows(after):
-                raise ForbiddenError(
-                    "the update would produce a document you may not update: no rule of your roles "
-                    "allows its new state",
-                    details={"action": "update", "collection": collection, "id": document_id},
-                )
-            for path in paths:  # and by a role that still holds on the new state
-                self._check_writable(plan, path, after)
+            after = self._post_image(identity, collection, plan, before, update, paths, label)
             if await documents.replace_if_unchanged(before, after, collation=plan.collation):
-                return self._shaped(read, after)
+                return after
             # Changed meanwhile: check again against what is stored now.
-            found = await documents.find_one(_combine({"_id": before["_id"]}, read.filter), collation=read.collation)
+            found = await documents.find_one(_combine({"_id": before["_id"]}, scope), collation=plan.collation)
             if found is None:
-                raise NotFoundError(
-                    f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
-                )
+                return None
             before = found
         raise ConflictError(
-            f"document {document_id!r} kept changing while it was being updated; retry",
-            details={"collection": collection, "id": document_id},
+            f"document {label!r} kept changing while it was being updated; retry",
+            details={"collection": collection, "id": label},
         )
 
     # --- delete -----------------------------------------------------------------------------
@@ -387,6 +471,143 @@ class DataPlane:
         check_filter(filter, read)
         return await documents.count(_combine(filter, read.filter), collation=read.collation)
 
+    # --- batches (see _batch) -----------------------------------------------------------------
+
+    async def batch_create(
+        self, identity: Identity, collection: str, items: Sequence[Any], *, idempotency_key: str | None = None
+    ) -> BatchCreateResult:
+        """Each item checked as ``create`` checks one document; those that pass inserted in one
+        unordered bulk write. Every item is reported; the good ones stay if others fail."""
+        schema, documents = self._collection(collection)
+        plan = self._plan(identity, "create", collection)
+        self._check_batch_size(len(items), "documents")
+        result = BatchCreateResult()
+        now = _now()
+        prepared: list[tuple[int, dict[str, Any], Any]] = []  # (index, document, derived _id or None)
+        for index, item in enumerate(items):
+            derived = derived_id(identity, collection, idempotency_key, index) if idempotency_key else None
+            try:
+                document = self._new_document(identity, collection, schema, plan, item, now=now, new_id=derived)
+            except _ITEM_ERRORS as exc:
+                result.failed[index] = exc
+                continue
+            prepared.append((index, document, derived))
+        failures = await documents.insert_many([document for _, document, _ in prepared])
+        # A duplicate of an id this request derived: an earlier attempt of it (ended by a 503)
+        # may have stored the document; if what is stored is that document, it is created.
+        retried = {
+            position: document["_id"]
+            for position, (_, document, derived) in enumerate(prepared)
+            if isinstance(failures.get(position), DuplicateKeyError) and derived is not None and document["_id"] == derived
+        }
+        if retried:
+            found = await documents.find(
+                {"_id": {"$in": list(retried.values())}}, sort=(), limit=len(retried), collation=plan.collation
+            )
+            stored = {document["_id"]: document for document in found}
+            for position, document_id in retried.items():
+                if document_id in stored and same_creation(stored[document_id], prepared[position][1]):
+                    del failures[position]
+        for position, (index, document, _) in enumerate(prepared):
+            if position in failures:
+                result.failed[index] = failures[position]
+            else:
+                result.created.append(document["_id"])
+        return result
+
+    async def batch_update(
+        self, identity: Identity, collection: str, selection: Selection, body: Any
+    ) -> BatchUpdateResult:
+        """``update`` applied, as ``update`` applies it to one document, to each selected
+        document the caller may read and update; those whose new state the rules refuse are
+        reported and left as they were. At most ``max_batch`` documents, or nothing is written."""
+        schema, documents = self._collection(collection)
+        selected = self._selected(selection)
+        update, paths = self._checked_update(schema, body)
+        read = self._plan(identity, "read", collection)
+        plan = self._plan(identity, "update", collection)
+        if selection.filter is not None:
+            check_filter(selection.filter, read)
+        scope = _combine(selected, read.filter, plan.filter)
+        found = await documents.find(scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation)
+        if len(found) > self.max_batch:
+            raise BadRequestError(
+                f"the selection holds more than {self.max_batch} documents you may update; one batch update "
+                "changes at most that many: narrow the filter, or send the ids in several batches. Nothing was written.",
+                details={"max": self.max_batch},
+            )
+        result = BatchUpdateResult(matched=len(found))
+        database_failed = False
+        semaphore = asyncio.Semaphore(_CONCURRENT_WRITES)
+
+        async def update_one(before: dict[str, Any]) -> None:
+            nonlocal database_failed
+            async with semaphore:
+                if database_failed:
+                    result.refused.append((before["_id"], _not_attempted()))
+                    return
+                try:
+                    after = await self._replace_checked(
+                        identity, collection, documents, plan, before, update, paths,
+                        label=str(before["_id"]), scope=scope,
+                    )
+                except DatabaseUnavailableError:
+                    database_failed = True
+                    result.refused.append((before["_id"], _outcome_unknown()))
+                    return
+                except _ITEM_ERRORS as exc:
+                    result.refused.append((before["_id"], exc))
+                    return
+            if after is None:
+                result.matched -= 1  # left the selection meanwhile: as if never matched
+            else:
+                result.modified += 1
+
+        # Once writes have begun, a database failure is reported per document (those written
+        # stay written, and a 503 would invite a retry applying $inc twice to them).
+        await asyncio.gather(*(update_one(before) for before in found))
+        order = {document["_id"]: position for position, document in enumerate(found)}
+        result.refused.sort(key=lambda refused: order[refused[0]])
+        return result
+
+    async def batch_delete(self, identity: Identity, collection: str, selection: Selection) -> int:
+        """Delete the selected documents the caller may read and delete, in one delete_many."""
+        _, documents = self._collection(collection)
+        selected = self._selected(selection)
+        read = self._plan(identity, "read", collection)
+        plan = self._plan(identity, "delete", collection)
+        if selection.filter is not None:
+            check_filter(selection.filter, read)
+        return await documents.delete_many(_combine(selected, read.filter, plan.filter), collation=plan.collation)
+
+    def _check_batch_size(self, size: int, field: str) -> None:
+        if size > self.max_batch:
+            raise RequestValidationError.listing(
+                [{"field": field, "message": f"at most {self.max_batch} per batch (limits.max_batch_size); got {size}"}]
+            )
+
+    def _selected(self, selection: Selection) -> dict[str, Any]:
+        """The caller's selection as a filter: ``{"_id": {"$in": ids}}`` or the filter sent."""
+        if selection.ids is not None and selection.filter is not None:
+            raise BadRequestError("send either ids or filter, not both", details={"fields": ["ids", "filter"]})
+        if selection.ids is not None:
+            self._check_batch_size(len(selection.ids), "ids")
+            keys: list[Any] = []
+            for index, value in enumerate(selection.ids):
+                keys.append(_selected_id(value, index))
+            return {"_id": {"$in": list(dict.fromkeys(keys))}}
+        if selection.filter is None:
+            raise BadRequestError(
+                'send the documents to change as "ids": [...] or as "filter": {...}', details={"fields": ["ids", "filter"]}
+            )
+        if not selection.filter and selection.all is not True:
+            raise BadRequestError(
+                'an empty filter selects every document you may change; send "all": true with it if that is '
+                "what you mean",
+                details={"field": "all"},
+            )
+        return dict(selection.filter)
+
 
 def _field_names(document: Mapping[str, Any], where: str) -> None:
     try:
@@ -419,3 +640,32 @@ def _as_update(body: Any) -> dict[str, Any]:
             details={"operator": unknown[0]},
         )
     return dict(body)
+
+
+def _not_attempted() -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        "not updated: the database failed before this document was reached; send it again"
+    )
+
+
+def _outcome_unknown() -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        "the database failed while this document was being updated; it may or may not have been "
+        "updated: read it back before sending it again"
+    )
+
+
+def _selected_id(value: Any, index: int) -> Any:
+    """An id of a batch selection: an ObjectId (sent as {"$oid": ...}) or a string, read as a
+    path id is (24 hex digits are an ObjectId)."""
+    if isinstance(value, ObjectId):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_document_id(value)
+        except BadRequestError as exc:
+            raise BadRequestError(f"ids[{index}]: {exc.message}", details={"index": index, **exc.details}) from exc
+    raise BadRequestError(
+        f'ids[{index}]: a document id is a string or {{"$oid": "..."}}, not {type(value).__name__}',
+        details={"index": index},
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..auth import ApiKeys, Authenticator
 from ..policy import Policy
 from ..store import Store
+from ._aggregate import Aggregator
 from ._data import DataPlane
 from ._settings import ServerSettings
 
@@ -21,3 +22,4 @@ class Services:
     authenticator: Authenticator
     policy: Policy | None
     data: DataPlane
+    aggregator: Aggregator

@@ -22,6 +22,7 @@ setting silently left at its default).
       max_body_bytes: 16777216
       default_page_size: 20
       max_page_size: 10000
+      max_batch_size: 1000     # documents per batch create or update, ids per batch
     idempotency:
       ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
       lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
@@ -79,6 +80,10 @@ class LimitSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     default_page_size: int = 20
     max_page_size: int = 10_000
+    max_pipeline_stages: int = 20  # a caller's stages, nested ones included
+    max_aggregate_results: int = 10_000
+    aggregate_max_time_ms: int = 10_000
+    max_batch_size: int = 1_000  # documents one batch create, update (or list of ids) may hold
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ def load_settings(
         port=_port(port, env),
         mongodb=_mongo_settings(top.section("mongodb", ("uri", "database", "timeout")), env, mongodb_uri, database),
         auth=_auth_settings(top.section("auth", ("jwt", "api_keys")), env, directory),
-        limits=_limit_settings(top.section("limits", ("max_body_bytes", "default_page_size", "max_page_size"))),
+        limits=_limit_settings(top.section("limits", _LIMIT_KEYS)),
         idempotency=_idempotency_settings(top.section("idempotency", ("ttl_seconds", "lease_seconds"))),
         **({"cursor_secret": cursor_secret} if cursor_secret else {}),
     )
@@ -268,16 +273,16 @@ def _auth_settings(section: _Section, env: _Environment, directory: Path) -> Aut
     )
 
 
+_LIMIT_KEYS = (
+    "max_body_bytes", "default_page_size", "max_page_size",
+    "max_pipeline_stages", "max_aggregate_results", "aggregate_max_time_ms", "max_batch_size",
+)
+
+
 def _limit_settings(section: _Section) -> LimitSettings:
-    defaults = LimitSettings()
-    max_body = section.number("max_body_bytes", minimum=1024, integer=True)
-    default_page = section.number("default_page_size", minimum=1, integer=True)
-    max_page = section.number("max_page_size", minimum=1, integer=True)
-    limits = LimitSettings(
-        max_body_bytes=int(max_body or defaults.max_body_bytes),
-        default_page_size=int(default_page or defaults.default_page_size),
-        max_page_size=int(max_page or defaults.max_page_size),
-    )
+    minimums = {"max_body_bytes": 1024}
+    given = {key: section.number(key, minimum=minimums.get(key, 1), integer=True) for key in _LIMIT_KEYS}
+    limits = LimitSettings(**{key: int(value) for key, value in given.items() if value is not None})
     if limits.default_page_size > limits.max_page_size:
         raise _error(section.origin("default_page_size"), "limits.default_page_size must not exceed limits.max_page_size")
     return limits

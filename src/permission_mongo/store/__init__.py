@@ -10,6 +10,7 @@ from ._errors import (
     DuplicateKeyError,
     InvalidIdError,
     InvalidQueryError,
+    QueryTimeoutError,
     StoreError,
     parse_object_id,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "IdempotencyStore",
     "InvalidIdError",
     "InvalidQueryError",
+    "QueryTimeoutError",
     "Store",
     "StoreError",
     "is_internal_collection",

@@ -12,9 +12,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import bson
+import pymongo.errors
+from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from ._errors import database_errors
+from ._errors import InvalidQueryError, QueryTimeoutError, StoreError, bulk_write_failures, database_errors
 
 __all__ = ["DocumentStore", "is_internal_collection"]
 
@@ -28,6 +31,7 @@ def is_internal_collection(name: str) -> bool:
 
 Document = dict[str, Any]
 SIMPLE_COLLATION = {"locale": "simple"}
+_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 _OPTIONS_TTL = 60.0  # seconds before a collection's default collation is looked up again
 
 
@@ -66,6 +70,42 @@ class DocumentStore:
         with database_errors():
             await self._collection.insert_one(document)
 
+    async def insert_many(self, documents: Sequence[Mapping[str, Any]]) -> dict[int, StoreError]:
+        """Insert the documents in one unordered bulk write (each must have its ``_id``).
+
+        Returns the failures by index (``DuplicateKeyError``, ``InvalidQueryError`` for what the
+        database cannot store or refused...); every document not among them was inserted.
+        Raises ``DatabaseUnavailableError`` when the outcome is uncertain (the connection failed,
+        or the writes were applied but not confirmed): nothing is known of any document then.
+        """
+        options = self._collection.codec_options
+        failures: dict[int, StoreError] = {}
+        encoded: list[RawBSONDocument] = []
+        positions: list[int] = []  # index in ``documents`` of each encoded document
+        for index, document in enumerate(documents):
+            # Encoded one by one, so one document that cannot be stored fails alone.
+            try:
+                raw = bson.encode(document, codec_options=options)
+            except (bson.errors.InvalidDocument, OverflowError) as exc:
+                failures[index] = InvalidQueryError(f"the database cannot store or match this: {exc}")
+                continue
+            if len(raw) > _MAX_DOCUMENT_BYTES:
+                failures[index] = InvalidQueryError(
+                    f"the document is {len(raw)} bytes once stored; the database stores at most {_MAX_DOCUMENT_BYTES}"
+                )
+                continue
+            encoded.append(RawBSONDocument(raw))  # sent as encoded, never decoded here
+            positions.append(index)
+        if not encoded:
+            return failures
+        with database_errors():
+            try:
+                await self._collection.insert_many(encoded, ordered=False)
+            except pymongo.errors.BulkWriteError as exc:
+                for position, error in bulk_write_failures(exc).items():
+                    failures[positions[position]] = error
+        return failures
+
     async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
         collation = await self._collation(collation)
         with database_errors():
@@ -100,8 +140,32 @@ class DocumentStore:
             result = await self._collection.replace_one(unchanged, after, collation=collation)
         return result.matched_count == 1
 
+    async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
+        collation = await self._collation(collation)
+        with database_errors():
+            result = await self._collection.delete_many(filter, collation=collation)
+        return result.deleted_count
+
     async def delete_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> bool:
         collation = await self._collation(collation)
         with database_errors():
             result = await self._collection.delete_one(filter, collation=collation)
         return result.deleted_count == 1
+
+    async def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], *, collation: Mapping[str, Any], max_time_ms: int, limit: int
+    ) -> list[Document]:
+        """Run a pipeline (already rewritten for the caller); at most ``limit`` documents.
+        Raises ``QueryTimeoutError`` past ``max_time_ms``."""
+        collation = await self._collation(collation)
+        with database_errors():
+            try:
+                cursor = await self._collection.aggregate(
+                    [*pipeline, {"$limit": limit}], collation=collation, maxTimeMS=max_time_ms
+                )
+                return await cursor.to_list(None)
+            except pymongo.errors.ExecutionTimeout as exc:
+                raise QueryTimeoutError(
+                    f"the pipeline ran longer than {max_time_ms} ms; narrow it (a $match first, a $limit)",
+                    details={"max_time_ms": max_time_ms},
+                ) from exc

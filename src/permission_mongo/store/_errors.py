@@ -23,6 +23,8 @@ __all__ = [
     "DuplicateKeyError",
     "InvalidIdError",
     "InvalidQueryError",
+    "QueryTimeoutError",
+    "bulk_write_failures",
     "database_errors",
     "parse_object_id",
 ]
@@ -95,6 +97,34 @@ def database_errors() -> Iterator[None]:
         raise
 
 
+# Write error codes meaning "a unique index refused the document".
+_DUPLICATE_KEY_CODES = frozenset({11000, 11001, 12582})
+
+
+def bulk_write_failures(exc: pymongo.errors.BulkWriteError) -> dict[int, StoreError]:
+    """The failed operations of an unordered bulk write, by index, as the store's errors; every
+    other operation was applied. A write concern error means the writes were applied but not
+    confirmed as asked: the outcome is uncertain, and that is a ``DatabaseUnavailableError``."""
+    details = exc.details or {}
+    if details.get("writeConcernErrors"):
+        raise DatabaseUnavailableError(
+            "the database did not confirm the writes; retry later", details={"reason": "WriteConcernError"}
+        ) from exc
+    failures: dict[int, StoreError] = {}
+    for error in details.get("writeErrors", ()):
+        code = error.get("code") or 0
+        message = error.get("errmsg") or "write error"
+        if code in _DUPLICATE_KEY_CODES:
+            failures[error["index"]] = DuplicateKeyError("a document with this key already exists")
+        elif code in _BAD_INPUT_CODES or code >= 10000:
+            failures[error["index"]] = InvalidQueryError(
+                f"the database refused the request: {message}", details={"code": code}
+            )
+        else:
+            failures[error["index"]] = StoreError(f"the database refused the write (code {code})", details={"code": code})
+    return failures
+
+
 def parse_object_id(value: str) -> ObjectId:
     if not isinstance(value, str) or not ObjectId.is_valid(value):
         raise InvalidIdError(
@@ -102,3 +132,7 @@ def parse_object_id(value: str) -> ObjectId:
             details={"id": value},
         )
     return ObjectId(value)
+
+
+class QueryTimeoutError(InvalidQueryError):
+    """The request ran past its time limit (``maxTimeMS``): too costly as asked."""

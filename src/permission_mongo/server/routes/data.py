@@ -1,14 +1,17 @@
-"""``/v1/data/{collection}``: create, read, update, delete, find and count documents."""
+"""``/v1/data/{collection}``: create, read, update, delete, find and count documents, and the
+batch forms of create, update and delete (``/batch``, registered before ``/{document_id}``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from .._batch import Selection
 from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
+from .._idempotency import IDEMPOTENCY_HEADER
 from .._json import ExtendedJSONResponse, parse_extended_json
 from ..errors import BadRequestError
 
@@ -32,6 +35,29 @@ class CountBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filter: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchCreateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[Any]
+
+
+class BatchSelectionBody(BaseModel):
+    """Exactly one of ``ids`` and ``filter``; an empty filter needs ``"all": true``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Any] | None = None
+    filter: dict[str, Any] | None = None
+    all: StrictBool = False
+
+    def selection(self) -> Selection:
+        return Selection(self.ids, self.filter, self.all)
+
+
+class BatchUpdateBody(BatchSelectionBody):
+    update: Any
 
 
 async def any_json(request: Request, services: ServicesDep) -> Any:
@@ -91,6 +117,52 @@ async def count(
     collection: str, identity: CurrentIdentity, services: ServicesDep, body: Annotated[CountBody, Depends(json_body(CountBody))]
 ) -> ExtendedJSONResponse:
     return ExtendedJSONResponse({"count": await services.data.count(identity, collection, body.filter)})
+
+
+@router.post(
+    "/batch",
+    summary="Create documents (each checked as one create; every item reported)",
+    openapi_extra=documented_body(BatchCreateBody),
+)
+async def batch_create(
+    collection: str,
+    request: Request,
+    identity: CurrentIdentity,
+    services: ServicesDep,
+    body: Annotated[BatchCreateBody, Depends(json_body(BatchCreateBody))],
+) -> ExtendedJSONResponse:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    result = await services.data.batch_create(identity, collection, body.documents, idempotency_key=key)
+    return ExtendedJSONResponse(result.body())
+
+
+@router.patch(
+    "/batch",
+    summary="Update the documents given by ids or filter (those the caller may update)",
+    openapi_extra=documented_body(BatchUpdateBody),
+)
+async def batch_update(
+    collection: str,
+    identity: CurrentIdentity,
+    services: ServicesDep,
+    body: Annotated[BatchUpdateBody, Depends(json_body(BatchUpdateBody))],
+) -> ExtendedJSONResponse:
+    result = await services.data.batch_update(identity, collection, body.selection(), body.update)
+    return ExtendedJSONResponse(result.body())
+
+
+@router.delete(
+    "/batch",
+    summary="Delete the documents given by ids or filter (those the caller may delete)",
+    openapi_extra=documented_body(BatchSelectionBody),
+)
+async def batch_delete(
+    collection: str,
+    identity: CurrentIdentity,
+    services: ServicesDep,
+    body: Annotated[BatchSelectionBody, Depends(json_body(BatchSelectionBody))],
+) -> ExtendedJSONResponse:
+    return ExtendedJSONResponse({"deleted": await services.data.batch_delete(identity, collection, body.selection())})
 
 
 @router.get("/{document_id}", summary="Read a document")

@@ -1,0 +1,56 @@
+"""``POST /v1/data/{collection}/aggregate``: a caller's pipeline, rewritten by the policy.
+
+The policy package's rewriter does the enforcement (the read filter and the field view at
+every place a collection enters, allow-listed stages and operators, fields named only where
+the caller may filter on them); this runs the result under the server's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..policy import COLLATION, Identity, PipelineLimits, Policy, UnknownCollectionError, rewrite_pipeline
+from ..store import Store
+from ._settings import LimitSettings
+from .errors import BadRequestError, RequestValidationError
+
+__all__ = ["Aggregator"]
+
+
+def _mentions(value: Any, operator: str) -> bool:
+    if isinstance(value, Mapping):
+        return operator in value or any(_mentions(item, operator) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, operator) for item in value)
+    return False
+
+
+class Aggregator:
+    def __init__(self, policy: Policy | None, store: Store, limits: LimitSettings) -> None:
+        self.policy = policy
+        self.store = store
+        self.limits = limits
+
+    async def aggregate(self, identity: Identity, collection: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, Mapping) or set(body) != {"pipeline"}:
+            raise RequestValidationError.listing(
+                [{"field": "body", "message": 'send {"pipeline": [stage, ...]} and nothing else'}]
+            )
+        if self.policy is None:
+            raise UnknownCollectionError(collection)
+        pipeline = body["pipeline"]
+        # Probed only when needed: whether this server lets $graphLookup be enforced.
+        graph_lookup = await self.store.graph_lookup_enforced() if _mentions(pipeline, "$graphLookup") else True
+        limits = PipelineLimits(max_stages=self.limits.max_pipeline_stages, graph_lookup=graph_lookup)
+        rewritten = rewrite_pipeline(self.policy, identity, collection, pipeline, limits)
+        most = self.limits.max_aggregate_results
+        found = await self.store.documents(collection).aggregate(
+            rewritten, collation=COLLATION, max_time_ms=self.limits.aggregate_max_time_ms, limit=most + 1
+        )
+        if len(found) > most:
+            raise BadRequestError(
+                f"the pipeline returns more than {most} documents; add a $limit or narrow its $match",
+                details={"limit": most},
+            )
+        return {"data": found}
