@@ -11,7 +11,7 @@ document ids (the documentation's ids, ``507f1f77bcf86cd799439011`` and ``...012
 before each test, so they need no change). Names a snippet takes from the text around it
 (``client``, ``user_ids``, an import made by an earlier snippet) are handed to it, and a comment
 says so. Where an example cannot run as written, the comment beside it says why: that is the
-documentation's mistake, or the gateway's (then the test is an ``xfail`` that names the bug).
+documentation's mistake.
 
 The retry examples' failures cannot be caused on a real gateway; ``test_retries.py`` runs them
 against a server that fails on purpose.
@@ -411,13 +411,6 @@ def test_find_documents(live: Live, client: PermissionMongo, capsys: pytest.Capt
     assert out[:2] == ["Jane Smith - jane.smith@acme.test", "Engineer 00 - engineer0@acme.test"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValidationError,
-    reason="gateway bug: a cursor is bound to the sort and fields of the request that made it, "
-    "and the documentation's next-page call does not repeat them, so the gateway answers 400 "
-    "'this cursor belongs to another query'",
-)
 def test_find_with_pagination(
     live: Live, client: PermissionMongo, capsys: pytest.CaptureFixture[str]
 ) -> None:

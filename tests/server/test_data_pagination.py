@@ -136,3 +136,25 @@ def test_a_schema_array_cannot_be_a_sort_key(gateway: Gateway, tenant: str) -> N
     with user_client(gateway, "alice", tenant, ["user"]) as alice:
         error = assert_error(alice.post("/v1/data/expenses/find", json={"sort": ["tags"]}), 400, "BAD_REQUEST")
     assert "array" in error["message"]
+
+
+def test_the_next_page_may_leave_out_sort_and_fields(
+    admin_client: httpx.Client, ranked: list[dict[str, Any]], gateway_db: Any, tenant: str
+) -> None:
+    # The SDK documentation's next-page call sends the filter, the limit and the cursor only:
+    # the cursor carries the sort and fields of the request that made it.
+    body = {"filter": {"name": {"$exists": True}}, "sort": ["-rank"], "fields": ["seq", "rank"], "limit": 7}
+    seen: list[int] = []
+    response = admin_client.post(f"{CUSTOMERS}/find", json=body)
+    while True:
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [doc["seq"] for doc in page["data"]]
+        assert all(set(doc) <= {"_id", "seq", "rank"} for doc in page["data"])
+        cursor = page["pagination"]["cursor"]
+        if cursor is None:
+            break
+        response = admin_client.post(f"{CUSTOMERS}/find", json={"filter": body["filter"], "limit": 7, "cursor": cursor})
+    assert seen == expected_order(gateway_db, tenant, [("rank", -1)])
+    other_sort = {"filter": body["filter"], "sort": ["rank"], "cursor": _first_cursor(admin_client, body)}
+    assert_error(admin_client.post(f"{CUSTOMERS}/find", json=other_sort), 400, "BAD_REQUEST")

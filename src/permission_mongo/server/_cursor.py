@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import bson
@@ -31,7 +32,7 @@ from bson.errors import BSONError
 
 from .errors import BadRequestError
 
-__all__ = ["CursorCodec", "after_condition", "sort_values", "with_tiebreak"]
+__all__ = ["Cursor", "CursorCodec", "after_condition", "sort_values", "with_tiebreak"]
 
 _MISSING: Any = object()
 
@@ -116,14 +117,23 @@ class CursorCodec:
         }
         return hashlib.sha256(bson.encode(description)).digest()
 
-    def encode(self, binding: bytes, values: Sequence[Any]) -> str:
-        payload = bson.encode({"b": binding, "v": list(values)})
+    def encode(
+        self, binding: bytes, values: Sequence[Any], sort: Sequence[str] | None, fields: Sequence[str] | None
+    ) -> str:
+        """A cursor continuing after ``values``; it carries the query's sort and fields, so the
+        next-page request may leave them out."""
+        payload = bson.encode({
+            "b": binding,
+            "v": list(values),
+            "s": None if sort is None else list(sort),
+            "p": None if fields is None else list(fields),
+        })
         signature = hmac.new(self._secret, payload, hashlib.sha256).digest()
         return f"{_b64(payload)}.{_b64(signature)}"
 
-    def decode(self, cursor: str, binding: bytes) -> list[Any]:
-        """The sort values a cursor continues after; BadRequestError if it is not one of ours,
-        was altered, or belongs to another query or caller."""
+    def decode(self, cursor: str) -> Cursor:
+        """What a cursor holds; BadRequestError if it is not one of ours or was altered. Check
+        it against the request with ``Cursor.check`` before using its values."""
         invalid = BadRequestError(
             "invalid cursor: pass the cursor of the previous page, unchanged", details={"field": "cursor"}
         )
@@ -141,13 +151,26 @@ class CursorCodec:
             content = bson.decode(payload, codec_options=_CODEC_OPTIONS)
         except (BSONError, ValueError):  # pragma: no cover - signed by us, so well-formed
             raise invalid from None
-        if not hmac.compare_digest(bytes(content["b"]), binding):
+        return Cursor(bytes(content["b"]), list(content["v"]), content.get("s"), content.get("p"))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A decoded cursor: the digest of its query, the sort values it continues after, and the
+    query's sort and fields as the caller wrote them."""
+
+    binding: bytes
+    values: list[Any]
+    sort: list[str] | None
+    fields: list[str] | None
+
+    def check(self, binding: bytes) -> None:
+        if not hmac.compare_digest(self.binding, binding):
             raise BadRequestError(
-                "this cursor belongs to another query: send the same filter, sort and fields as the "
-                "request that returned it (only limit may change)",
+                "this cursor belongs to another query: send the same filter (and sort and fields, "
+                "or leave them out) as the request that returned it; only limit may change",
                 details={"field": "cursor"},
             )
-        return list(content["v"])
 
 
 _CODEC_OPTIONS = bson.CodecOptions(tz_aware=True, tzinfo=bson.tz_util.utc)

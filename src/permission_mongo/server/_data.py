@@ -20,7 +20,7 @@ import datetime as _dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
@@ -422,15 +422,24 @@ class DataPlane:
         schema, documents = self._collection(collection)
         read = self._plan(identity, "read", collection)
         check_filter(query.filter, read)
+        previous = self.cursors.decode(query.cursor) if query.cursor is not None else None
+        if previous is not None:
+            # The next-page request may leave out the sort and fields: the cursor carries them.
+            query = replace(
+                query,
+                sort=query.sort if query.sort is not None else previous.sort,
+                fields=query.fields if query.fields is not None else previous.fields,
+            )
         sort = parse_sort(query.sort, read, schema)
         fields = check_fields(query.fields, read)
         limit = self._limit(query.limit)
         keys = with_tiebreak(sort)
         binding = None
         after: dict[str, Any] = {}
-        if query.cursor is not None:
+        if previous is not None:
             binding = self._binding(identity, collection, query, sort, fields)
-            after = after_condition(keys, self.cursors.decode(query.cursor, binding))
+            previous.check(binding)
+            after = after_condition(keys, previous.values)
         found = await documents.find(
             _combine(query.filter, read.filter, after), sort=keys, limit=limit + 1, collation=read.collation
         )
@@ -441,7 +450,7 @@ class DataPlane:
             values = [sort_values(document, keys) for document in page]  # refuses arrays in sort keys
             if has_more:
                 binding = binding or self._binding(identity, collection, query, sort, fields)
-                cursor = self.cursors.encode(binding, values[-1])
+                cursor = self.cursors.encode(binding, values[-1], query.sort, query.fields)
         data = []
         for document in page:
             shaped = read.shape(document)
