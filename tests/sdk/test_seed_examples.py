@@ -620,13 +620,6 @@ def test_exception_types(live: Live, client: PermissionMongo, capsys: pytest.Cap
         client.delete("users", NOBODY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gateway bug: schema.yml field constraints (required, min_length, enum, types...) "
-    "are not enforced on writes; POST /v1/data/users {'name': ''} is stored (201) although "
-    "seed_config/schema.yml says name has min_length 1",
-)
 def test_error_response_format(
     live: Live, client: PermissionMongo, capsys: pytest.CaptureFixture[str]
 ) -> None:

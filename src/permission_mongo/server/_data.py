@@ -26,6 +26,7 @@ from typing import Any
 from bson import ObjectId
 
 from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError
+from ..policy._validate import validate_document
 from ..policy._update import UPDATE_OPERATORS, UpdateError, apply_update, check_field_names, update_paths, validate_update
 from ..store import (
     DatabaseUnavailableError,
@@ -157,6 +158,24 @@ def _written_paths(document: Mapping[str, Any], prefix: str = "") -> list[str]:
     return paths
 
 
+def _check_schema(schema: CollectionSchema, document: Mapping[str, Any], written: Sequence[str] | None) -> None:
+    """422 with every way ``document`` breaks schema.yml's declarations; for an update, only
+    the problems of the fields it writes (a stored document that broke a rule added later
+    stays updatable in its other fields)."""
+    problems = validate_document(schema, document)
+    if written is not None:
+        problems = [
+            problem for problem in problems
+            if any(_overlaps(problem["field"], path) for path in written)
+        ]
+    if problems:
+        raise RequestValidationError.listing(problems)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
 class DataPlane:
     def __init__(
         self,
@@ -272,6 +291,7 @@ class DataPlane:
             if path == "_id" or path == tenant_field:
                 continue  # checked above
             self._check_writable(plan, path, document)
+        _check_schema(schema, document, None)
         return document
 
     @staticmethod
@@ -365,6 +385,8 @@ class DataPlane:
             )
         for path in paths:  # and by a role that still holds on the new state
             self._check_writable(plan, path, after)
+        assert self.policy is not None
+        _check_schema(self.policy.collection(collection), after, paths)
         return after
 
     async def _replace_checked(
