@@ -168,11 +168,14 @@ class PermissionMongo(SyncAPIClient):
         filter: Mapping[str, Any] | None = None,
         update: Mapping[str, Any] | None = None,
         *,
+        all: bool = False,
         headers: Headers | None = None,
     ) -> BatchUpdateResult:
         """Apply ``update`` to the documents given by exactly one of ``ids`` or ``filter``
-        (among those the caller may update); returns ``{"matched": n, "modified": n}``."""
-        return self._send(operations.batch_update(collection, ids, filter, update), headers)
+        (among those the caller may update); returns ``{"matched": n, "modified": n,
+        "refused": [...]}``, ``refused`` listing the documents the policy would not let the
+        update produce, with the reason. An empty filter needs ``all=True``."""
+        return self._send(operations.batch_update(collection, ids, filter, update, all), headers)
 
     def batch_delete(
         self,
@@ -180,11 +183,12 @@ class PermissionMongo(SyncAPIClient):
         ids: Iterable[DocumentId] | None = None,
         filter: Mapping[str, Any] | None = None,
         *,
+        all: bool = False,
         headers: Headers | None = None,
     ) -> BatchDeleteResult:
         """Delete the documents given by exactly one of ``ids`` or ``filter`` (among those the
-        caller may delete); returns ``{"deleted": n}``."""
-        return self._send(operations.batch_delete(collection, ids, filter), headers)
+        caller may delete); returns ``{"deleted": n}``. An empty filter needs ``all=True``."""
+        return self._send(operations.batch_delete(collection, ids, filter, all), headers)
 
 
 class AsyncPermissionMongo(AsyncAPIClient):
@@ -293,10 +297,11 @@ class AsyncPermissionMongo(AsyncAPIClient):
         filter: Mapping[str, Any] | None = None,
         update: Mapping[str, Any] | None = None,
         *,
+        all: bool = False,
         headers: Headers | None = None,
     ) -> BatchUpdateResult:
         """See :meth:`PermissionMongo.batch_update`."""
-        return await self._send(operations.batch_update(collection, ids, filter, update), headers)
+        return await self._send(operations.batch_update(collection, ids, filter, update, all), headers)
 
     async def batch_delete(
         self,
@@ -304,7 +309,8 @@ class AsyncPermissionMongo(AsyncAPIClient):
         ids: Iterable[DocumentId] | None = None,
         filter: Mapping[str, Any] | None = None,
         *,
+        all: bool = False,
         headers: Headers | None = None,
     ) -> BatchDeleteResult:
         """See :meth:`PermissionMongo.batch_delete`."""
-        return await self._send(operations.batch_delete(collection, ids, filter), headers)
+        return await self._send(operations.batch_delete(collection, ids, filter, all), headers)

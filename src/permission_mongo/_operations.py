@@ -155,10 +155,11 @@ def batch_update(
     ids: Iterable[DocumentId] | None = None,
     filter: Mapping[str, Any] | None = None,
     update: Mapping[str, Any] | None = None,
+    all: bool = False,
 ) -> Operation[BatchUpdateResult]:
     if update is None:
         raise TypeError("batch_update() needs update=, e.g. update={'status': 'inactive'}")
-    body = _selection("batch_update", ids, filter)
+    body = _selection("batch_update", ids, filter, all)
     body["update"] = _mapping(update, "update")
     return Operation(
         "PATCH",
@@ -173,12 +174,13 @@ def batch_delete(
     collection: str,
     ids: Iterable[DocumentId] | None = None,
     filter: Mapping[str, Any] | None = None,
+    all: bool = False,
 ) -> Operation[BatchDeleteResult]:
     return Operation(
         "DELETE",
         _collection_path(collection) + "/batch",
         _parse_batch_delete,
-        body=_selection("batch_delete", ids, filter),
+        body=_selection("batch_delete", ids, filter, all),
         writes=True,
     )
 
@@ -243,14 +245,17 @@ def _field_names(fields: Sequence[str]) -> list[str]:
 
 
 def _selection(
-    method: str, ids: Iterable[DocumentId] | None, filter: Mapping[str, Any] | None
+    method: str, ids: Iterable[DocumentId] | None, filter: Mapping[str, Any] | None, all: bool
 ) -> dict[str, Any]:
     # Exactly one of the two: with neither, a batch call would have no selection at all, and a
-    # typo must not turn into "every document I may touch".
+    # typo must not turn into "every document I may touch". The gateway also wants all=True
+    # beside an empty filter, for the same reason.
     if (ids is None) == (filter is None):
         raise TypeError(f"{method}() needs exactly one of ids= or filter=")
+    if all and filter is None:
+        raise TypeError(f"{method}(all=True) goes with filter={{}}")
     if filter is not None:
-        return {"filter": _mapping(filter, "filter")}
+        return {"filter": _mapping(filter, "filter"), **({"all": True} if all else {})}
     if isinstance(ids, (str, bytes, ObjectId)) or not isinstance(ids, Iterable):
         raise TypeError("ids must be a list of document ids")
     return {"ids": [_checked_id(document_id) for document_id in ids]}

@@ -52,13 +52,19 @@ class BatchFailure(TypedDict):
 
 
 class BatchCreateResult(TypedDict):
-    created: list[Document]
+    created: list[DocumentId]  # the ids of the documents created, in the order sent
     failed: list[BatchFailure]
+
+
+class BatchRefusal(TypedDict):
+    id: DocumentId
+    error: ItemError
 
 
 class BatchUpdateResult(TypedDict):
     matched: int
     modified: int
+    refused: list[BatchRefusal]  # matched, but the policy would not let the update produce them
 
 
 class BatchDeleteResult(TypedDict):

@@ -247,7 +247,7 @@ class FakeGateway:
         created, failed = [], []
         for index, document in enumerate(body["documents"]):
             try:
-                created.append(self._insert(docs, document))
+                created.append(self._insert(docs, document)["_id"])
             except _GatewayError as exc:
                 failed.append({"index": index, "error": {"code": exc.code, "message": exc.message}})
         return {"created": created, "failed": failed}
@@ -261,7 +261,7 @@ class FakeGateway:
             modified += {k: v for k, v in document.items() if k != "updated_at"} != {
                 k: v for k, v in before.items() if k != "updated_at"
             }
-        return {"matched": len(selected), "modified": modified}
+        return {"matched": len(selected), "modified": modified, "refused": []}
 
     def _select(self, docs: dict[Any, dict[str, Any]], body: Any) -> list[dict[str, Any]]:
         if "ids" in body:

@@ -173,11 +173,11 @@ CALLS = [
         {"documents": [{"name": "A"}, {"name": ""}]},
         200,
         {
-            "created": [STORED],
+            "created": [STORED["_id"]],
             "failed": [{"index": 1, "error": {"code": "VALIDATION_ERROR", "message": "m"}}],
         },
         {
-            "created": [STORED],
+            "created": [STORED["_id"]],
             "failed": [{"index": 1, "error": {"code": "VALIDATION_ERROR", "message": "m"}}],
         },
         id="batch-create",
@@ -229,6 +229,18 @@ CALLS = [
         {"deleted": 4},
         {"deleted": 4},
         id="batch-delete-filter",
+    ),
+    pytest.param(
+        "batch_delete",
+        ("users",),
+        {"filter": {}, "all": True},
+        "DELETE",
+        "/v1/data/users/batch",
+        {"filter": {}, "all": True},
+        200,
+        {"deleted": 9},
+        {"deleted": 9},
+        id="batch-delete-all",
     ),
 ]
 
@@ -476,6 +488,7 @@ async def test_each_call_gets_its_own_idempotency_key(
         ("batch_update", ("users",), {"update": {"a": 1}}, TypeError),  # no selection
         ("batch_update", ("users",), {"ids": [OID], "filter": {}, "update": {"a": 1}}, TypeError),
         ("batch_delete", ("users",), {}, TypeError),  # would otherwise mean "everything"
+        ("batch_delete", ("users",), {"ids": [OID], "all": True}, TypeError),  # all goes with filter={}
         ("batch_delete", ("users",), {"ids": str(OID)}, TypeError),  # a string is not a list of ids
     ],
 )
