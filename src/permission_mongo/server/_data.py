@@ -110,22 +110,21 @@ def _combine(*filters: Mapping[str, Any]) -> dict[str, Any]:
     return dict(parts[0]) if len(parts) == 1 else {"$and": parts}
 
 
-def _get_path(document: Mapping[str, Any], path: str) -> Any:
+_MISSING: Any = object()
+
+
+def _get_path(document: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """The value at a dotted path through sub-documents, or ``default``."""
     value: Any = document
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            return None
+            return default
         value = value[part]
     return value
 
 
 def _has_path(document: Mapping[str, Any], path: str) -> bool:
-    value: Any = document
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True
+    return _get_path(document, path, _MISSING) is not _MISSING
 
 
 def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
