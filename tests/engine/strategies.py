@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Any
 
 from bson import ObjectId
 from hypothesis import strategies as st

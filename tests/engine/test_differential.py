@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from permission_mongo.policy import COLLATION, Identity, Policy, PolicyConfig, Rule, FieldRules
-from permission_mongo.policy._cel import Condition, parse_condition
+from permission_mongo.policy._cel import parse_condition
 from permission_mongo.policy._compile import compile_condition, to_mongo
 from permission_mongo.policy._evaluate import bind
 

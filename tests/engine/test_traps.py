@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
 
 from permission_mongo.policy import COLLATION, Identity, load_policy
 

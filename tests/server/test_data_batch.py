@@ -9,7 +9,6 @@ and a retry with the same Idempotency-Key never creates a second copy.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any

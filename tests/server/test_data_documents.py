@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pymongo
 import pytest
 from bson import ObjectId
 

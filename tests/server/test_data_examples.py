@@ -4,7 +4,6 @@ sees and does what ``examples/policy.yml`` says. And no credential ever reaches 
 
 from __future__ import annotations
 
-from typing import Any
 
 import httpx
 import pytest

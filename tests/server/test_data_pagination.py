@@ -11,7 +11,7 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from .harness import Gateway, assert_error, ejson, user_client
+from .harness import Gateway, assert_error, user_client
 
 CUSTOMERS = "/v1/data/customers"
 # Ties (1 and 1.0 are equal in a sort), missing and null (which sort alike), and values of

@@ -327,7 +327,7 @@ class _Build(Transformer):
         left, right = _finish(left), _finish(right)
         operator = str(op).strip()
         if isinstance(left, Compare) or isinstance(right, Compare):
-            raise _Refused(f"comparisons cannot be chained; join them with &&", op)
+            raise _Refused("comparisons cannot be chained; join them with &&", op)
         if reads_document(left) and reads_document(right):
             raise _Refused(
                 "a condition may compare a document field with a user value or a literal, "
