@@ -8,7 +8,7 @@ document lets it be read, unmasked if some such role shows it unmasked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._model import FieldRules
@@ -171,7 +171,3 @@ def _mask_partial(value: str) -> str:
         return "*" * len(value)
     return value[0] + "*" * (len(value) - 2) + value[-1]
 
-
-def common_filterable(roles: Iterable[RoleFields], path: str) -> bool:
-    """Readable unmasked in every document any of ``roles`` reaches."""
-    return all(role.status(path) == FULL for role in roles)
