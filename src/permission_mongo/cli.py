@@ -115,8 +115,11 @@ def _run_gateway(args: argparse.Namespace) -> int:
             settings = _with_uri(settings, uri)
         else:
             print(f"  database: {_redacted(settings.mongodb.uri)}, database {settings.mongodb.database!r}", flush=True)
-        app = create_app(settings, policy)
-        return asyncio.run(_serve_until_stopped(app, listener, settings.host))
+        config = _uvicorn_config(create_app(settings, policy), settings.host)
+        # uvicorn.run would pick the event loop (uvloop when installed); serving from our own
+        # asyncio.run would silently leave it on the default one, so the loop is chosen here.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            return runner.run(_serve_until_stopped(config, listener, settings.host))
     finally:
         listener.close()
         if embedded is not None:
@@ -163,23 +166,41 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
-async def _serve_until_stopped(app: object, listener: socket.socket, host: str) -> int:
+def _uvicorn_config(app: object, host: str) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
+        loop="auto",  # uvloop if installed (the server extra installs it), else asyncio
+        http="auto",  # httptools if installed, else h11
         log_config=_log_config(),
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=30,  # then in-flight requests are cut off
     )
+
+
+def _environment(config: Any) -> str:
+    """What serves: uvicorn's version, the event loop and the HTTP parser in use."""
+    import uvicorn
+
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    protocol = getattr(config, "http_protocol_class", None)
+    http = {"HttpToolsProtocol": "httptools", "H11Protocol": "h11"}.get(getattr(protocol, "__name__", ""), str(protocol))
+    return f"uvicorn {uvicorn.__version__}, loop {loop}, http {http}"
+
+
+async def _serve_until_stopped(config: Any, listener: socket.socket, host: str) -> int:
+    import uvicorn
+
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not serving.done():
         await asyncio.wait([serving], timeout=0.02)
     if server.started:
         url = _url(listener, host)
+        print(f"  server:   {_environment(config)}", flush=True)
         print(f"  listening on {url}  (API docs: {url}/docs; stop with Ctrl-C)", flush=True)
     await serving
     return 0 if server.started else _EXIT_FAILURE

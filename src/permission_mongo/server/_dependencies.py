@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 import pydantic
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from ..auth import ADMIN_ROLE, is_admin
 from ..policy import Identity
@@ -19,9 +19,6 @@ __all__ = ["AdminIdentity", "CurrentIdentity", "ServicesDep", "documented_body",
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
-# Only documents the scheme in OpenAPI; the header is read and checked by the Authenticator.
-_bearer = HTTPBearer(auto_error=False, description="An API key (pm_...) or a JWT")
-
 
 async def get_services(request: Request) -> Services:
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a costly hop per request.
@@ -32,19 +29,24 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def current_identity(
-    request: Request,
-    services: ServicesDep,
-    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Identity:
-    # The idempotency middleware may have authenticated this request already.
-    known: Identity | None = getattr(request.state, "identity", None)
-    if known is not None:
-        return known
-    return await services.authenticator.authenticate(request.headers.get("authorization"))
+class _BearerIdentity(HTTPBearer):
+    """The caller's identity, as one dependency: it documents the bearer scheme in OpenAPI
+    (as ``HTTPBearer``) and authenticates the ``Authorization`` header itself. (A chain of
+    services, scheme and identity dependencies cost FastAPI a resolution step each, on every
+    request.)"""
+
+    async def __call__(self, request: Request) -> Identity:  # type: ignore[override]
+        # The idempotency middleware may have authenticated this request already.
+        known: Identity | None = getattr(request.state, "identity", None)
+        if known is not None:
+            return known
+        services: Services = request.app.state.services
+        return await services.authenticator.authenticate(request.headers.get("authorization"))
 
 
-CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+current_identity = _BearerIdentity(auto_error=False, description="An API key (pm_...) or a JWT", scheme_name="HTTPBearer")
+
+CurrentIdentity = Annotated[Identity, Security(current_identity)]
 
 
 async def admin_identity(identity: CurrentIdentity) -> Identity:
@@ -110,10 +112,11 @@ def validate(model: type[M], data: Any) -> M:
         raise RequestValidationError.listing(problems) from exc
 
 
-def json_body(model: type[M]) -> Callable[[Request, Services], Awaitable[M]]:
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     """A dependency reading the body as Extended JSON and validating it against ``model``."""
 
-    async def parse_body(request: Request, services: ServicesDep) -> M:
+    async def parse_body(request: Request) -> M:
+        services: Services = request.app.state.services
         return validate(model, await read_json(request, services.settings.limits.max_body_bytes))
 
     return parse_body

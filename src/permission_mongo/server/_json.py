@@ -77,11 +77,19 @@ def _bson_default(value: Any) -> Any:
     if kind is ObjectId:
         return {"$oid": str(value)}
     if kind is datetime.datetime and 1970 <= value.year <= 9999 and (value.tzinfo is None or value.tzinfo is UTC):
-        text = value.replace(tzinfo=None).isoformat(timespec="milliseconds" if value.microsecond >= 1000 else "seconds")
-        return {"$date": text + "Z"}
+        # isoformat(timespec="milliseconds" or "seconds") with a Z, formatted directly: twice
+        # as fast, and a find answer holds two of these per document.
+        milliseconds = value.microsecond // 1000
+        if milliseconds:
+            return {"$date": _DATE_MILLISECONDS % (
+                value.year, value.month, value.day, value.hour, value.minute, value.second, milliseconds
+            )}
+        return {"$date": _DATE_SECONDS % (value.year, value.month, value.day, value.hour, value.minute, value.second)}
     return json_util.default(value, json_options=_DUMP_OPTIONS)
 
 
+_DATE_SECONDS = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+_DATE_MILLISECONDS = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -89,13 +97,19 @@ def _needs_json_util(value: Any) -> bool:
     """Whether a value orjson would write differently is inside: NaN and infinities (it
     writes null) and UUIDs (it writes a plain string)."""
     kind = type(value)
-    if kind is float:
-        return not math.isfinite(value)
     if kind is dict:
-        return any(type(item) in _CHECKED and _needs_json_util(item) for item in value.values())
-    if kind is list or kind is tuple:
-        return any(type(item) in _CHECKED and _needs_json_util(item) for item in value)
-    return kind is uuid.UUID
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is float:
+        return not math.isfinite(value)
+    else:
+        return kind is uuid.UUID
+    # A plain loop, not any() over a generator: this walks every value of every answer.
+    for item in items:
+        if type(item) in _CHECKED and _needs_json_util(item):
+            return True
+    return False
 
 
 _CHECKED = frozenset({float, dict, list, tuple, uuid.UUID})
