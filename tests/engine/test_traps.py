@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
+
 
 from permission_mongo.policy import COLLATION, Identity, load_policy
 
@@ -161,3 +163,15 @@ def test_strings_compare_under_the_simple_collation(db):
     assert not policy.allows(ident, "read", "docs", {"tenant_id": "ACME"})
     case_insensitive = {"locale": "en", "strength": 2}
     assert _ids(collection, plan.filter, case_insensitive) == {0, 1}, "the naive collation should have failed"
+
+
+def test_a_number_no_bson_type_holds_denies_instead_of_failing(db):
+    # A JWT claim may carry any integer; one beyond 64 bits cannot even be sent to MongoDB.
+    policy = load_policy(POLICY.replace("{condition}", repr("doc.n == user.attributes.n || doc.n < user.attributes.n")))
+    ident = Identity(id="u1", roles=["member"], attributes={"n": 2**70})
+    db.docs.insert_many([{"_id": 0, "n": 1}, {"_id": 1, "n": 2**62}])
+    plan = policy.plan(ident, "read", "docs")
+    assert not plan.allowed and _ids(db.docs, plan.filter) == set()
+    assert not policy.allows(ident, "read", "docs", {"n": 1})
+    with pytest.raises(OverflowError):  # the naive translation
+        _ids(db.docs, {"n": {"$lt": 2**70}})

@@ -68,8 +68,13 @@ _KIND_BY_TYPE = {
 }
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def kind(value: Any) -> str:
     found = _KIND_BY_TYPE.get(type(value))
+    if found is NUMBER and type(value) is int and value not in _INT64:
+        return OTHER  # no BSON number holds it: a caller's claim, never a stored value
     if found is not None:
         return found
     if value is None:
@@ -77,7 +82,7 @@ def kind(value: Any) -> str:
     if value is True or value is False:
         return BOOL
     if isinstance(value, (int, float, Decimal128)):
-        return NUMBER
+        return NUMBER if not isinstance(value, int) or value in _INT64 else OTHER
     if isinstance(value, str):
         return STRING
     if isinstance(value, (list, tuple)):
