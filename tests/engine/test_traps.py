@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-
 from permission_mongo.policy import COLLATION, Identity, load_policy
 
 POLICY = """

@@ -39,3 +39,16 @@ def test_batch_create_reports_invalid_documents_by_index(gateway: Gateway, tenan
     body = response.json()
     assert response.status_code == 200 and len(body["created"]) == 1
     assert [(f["index"], f["error"]["code"]) for f in body["failed"]] == [(1, "VALIDATION_ERROR")]
+
+
+def test_numbers_beyond_64_bits_are_bad_requests(gateway: Gateway, tenant: str) -> None:
+    huge = "1" + "0" * 25  # valid JSON; no BSON number holds it
+    with user_client(gateway, "alice", tenant, ["user"]) as alice:
+        headers = {"Content-Type": "application/json"}
+        for path, body in [
+            (f"{EXPENSES}/find", '{"filter": {"amount": ' + huge + "}}"),
+            (f"{EXPENSES}/count", '{"filter": {"amount": {"$lt": ' + huge + "}}}"),
+            (EXPENSES, '{"title": "t", "amount": ' + huge + ', "status": "draft"}'),
+        ]:
+            response = alice.post(path, content=body, headers=headers)
+            assert 400 <= response.status_code < 500, (path, response.text)

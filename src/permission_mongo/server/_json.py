@@ -54,9 +54,25 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON; send {{\"$numberDouble\": \"{name}\"}}")
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if value not in _INT64:
+        raise MalformedJsonError(
+            f"the number {text[:40]} does not fit in 64 bits, MongoDB's largest integer; "
+            'send it as a string or as {"$numberDecimal": "..."}',
+            details={"number": text[:40]},
+        )
+    return value
+
+
 def parse_extended_json(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_object_from_pairs, parse_constant=_refuse_constant)
+        return json.loads(
+            text, object_pairs_hook=_object_from_pairs, parse_constant=_refuse_constant, parse_int=_int64
+        )
     except json.JSONDecodeError as exc:
         raise MalformedJsonError(
             f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",

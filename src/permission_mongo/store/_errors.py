@@ -77,6 +77,8 @@ def database_errors() -> Iterator[None]:
         raise DuplicateKeyError("a document with this key already exists") from exc
     except bson.errors.InvalidDocument as exc:
         raise InvalidQueryError(f"the database cannot store or match this: {exc}") from exc
+    except OverflowError as exc:  # bson's encoder: an integer beyond 64 bits
+        raise InvalidQueryError(f"the database cannot store or match this: {exc}") from exc
     except pymongo.errors.OperationFailure as exc:
         if exc.timeout:
             raise DatabaseUnavailableError(
