@@ -59,3 +59,21 @@ def test_sigterm_stops_the_gateway_cleanly(start_gateway: Callable[..., Gateway]
     server = start_gateway(None, "--mongodb-uri", mongo_uri)
     assert server.stop() == 0
     assert "Traceback" not in server.output
+
+
+def test_every_reference_in_the_openapi_document_resolves(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+
+    def references(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return found + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for item in node for ref in references(item)]
+        return []
+
+    for reference in references(document):
+        target: object = document
+        for part in reference.removeprefix("#/").split("/"):
+            assert isinstance(target, dict) and part in target, f"{reference} points at nothing"
+            target = target[part]
