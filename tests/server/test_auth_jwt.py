@@ -16,6 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from permission_mongo.policy import ConfigError
+from permission_mongo.server._settings import load_settings
+
 from .harness import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, Gateway, assert_error, clean_environment, make_token, serve_command, write_config
 
 
@@ -109,10 +112,19 @@ def test_garbage_is_an_invalid_token(client: httpx.Client, token: str) -> None:
     assert_error(whoami(client, token), 401, "INVALID_TOKEN")
 
 
-def test_a_token_with_the_admin_role_may_use_the_management_api(client: httpx.Client) -> None:
-    token = make_token(roles=["pm:admin"])
-    response = client.get("/v1/admin/api-keys", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.text
+# Built-in roles (pm:admin, pm:pdp) come from API keys; a token only grants them when its
+# issuer is listed in auth.jwt.builtin_roles_issuers. Lookalikes are refused too, so no later
+# comparison that folds case or trims can promote one.
+BUILTIN_LOOKALIKES = ["pm:admin", "pm:pdp", "PM:admin", " pm:admin", "pm:admin ", "Pm:Admin", "pm:*", "\uff50\uff4d:admin"]
+
+
+@pytest.mark.parametrize("role", BUILTIN_LOOKALIKES)
+def test_a_token_may_not_carry_built_in_roles(client: httpx.Client, role: str) -> None:
+    token = make_token(roles=["user", role])
+    error = assert_error(client.get("/v1/admin/api-keys", headers={"Authorization": f"Bearer {token}"}), 401, "INVALID_TOKEN")
+    assert "builtin_roles_issuers" in error["message"]
+    # Refused as a whole, not just on the management API: the token claims what it cannot have.
+    assert_error(whoami(client, token), 401, "INVALID_TOKEN")
 
 
 def test_a_data_role_may_not_use_the_management_api(client: httpx.Client) -> None:
@@ -188,3 +200,63 @@ def test_alg_none_is_refused_by_public_key_gateways(keyed: KeyedGateway) -> None
 def test_hs256_with_the_configured_secret_is_refused_by_public_key_gateways(keyed: KeyedGateway) -> None:
     with keyed.gateway.client(make_token(iss=None, key=JWT_SECRET)) as http:
         assert_error(http.get("/v1/whoami"), 401, "INVALID_TOKEN")
+
+
+@pytest.fixture(scope="module")
+def trusting(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterator[Gateway]:
+    """A gateway that lets its (one) issuer grant built-in roles."""
+    config_dir = write_config(
+        tmp_path_factory.mktemp("jwt-builtin"),
+        f"""\
+auth:
+  jwt:
+    algorithm: HS256
+    secret: {JWT_SECRET}
+    issuer: {JWT_ISSUER}
+    audience: {JWT_AUDIENCE}
+    builtin_roles_issuers: [{JWT_ISSUER}]
+""",
+    )
+    server = Gateway(serve_command(config_dir, "--port", "0", "--mongodb-uri", mongo_uri), env=clean_environment()).start()
+    yield server
+    server.stop()
+
+
+def test_a_named_issuer_may_grant_built_in_roles(trusting: Gateway) -> None:
+    with trusting.client(make_token(roles=["pm:admin"])) as http:
+        assert http.get("/v1/admin/api-keys").status_code == 200
+    with trusting.client(make_token(roles=["pm:pdp"])) as http:
+        assert_error(http.get("/v1/admin/api-keys"), 403, "FORBIDDEN")  # pm:pdp is not pm:admin
+    # Even from a trusted issuer, only the exact built-in names.
+    for role in BUILTIN_LOOKALIKES[2:]:
+        with trusting.client(make_token(roles=[role])) as http:
+            assert_error(http.get("/v1/admin/api-keys"), 401, "INVALID_TOKEN")
+    # Another issuer's token is not verified at all (the gateway requires its issuer).
+    with trusting.client(make_token(roles=["pm:admin"], iss="https://evil.test/")) as http:
+        assert_error(http.get("/v1/admin/api-keys"), 401, "INVALID_TOKEN")
+
+
+@pytest.mark.parametrize(
+    ("jwt_yml", "expected"),
+    [
+        pytest.param("    builtin_roles_issuers: [https://login.test/]\n", ["server.yml:5:28", "set auth.jwt.issuer too"], id="no-issuer"),
+        pytest.param(
+            "    issuer: https://login.test/\n    builtin_roles_issuers: [https://other.test/]\n",
+            ["server.yml:6:28", "'https://other.test/' is not the issuer this gateway verifies"], id="another-issuer",
+        ),
+        pytest.param(
+            "    issuer: https://login.test/\n    builtin_roles_issuers: 3\n",
+            ["server.yml:6:28", "auth.jwt.builtin_roles_issuers must be a string or a non-empty list"], id="not-a-list",
+        ),
+        pytest.param(
+            "    issuer: https://login.test/\n    builtin_role_issuers: [https://login.test/]\n",
+            ["server.yml:6:5", "did you mean 'builtin_roles_issuers'"], id="misspelt",
+        ),
+    ],
+)
+def test_builtin_roles_issuers_errors_name_file_and_line(tmp_path: Any, jwt_yml: str, expected: list[str]) -> None:
+    (tmp_path / "server.yml").write_text(f"auth:\n  jwt:\n    algorithm: HS256\n    secret: {JWT_SECRET}\n{jwt_yml}")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path, environ={})
+    for text in expected:
+        assert text in str(raised.value)

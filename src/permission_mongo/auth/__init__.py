@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ._api_keys import (
-    ADMIN_ROLE,
     API_KEY_PREFIX,
     ApiKeys,
     generate_api_key,
@@ -22,6 +21,7 @@ from ._errors import (
     UnknownRoleError,
 )
 from ._jwt import HMAC_ALGORITHMS, PUBLIC_KEY_ALGORITHMS, JwtSettings, JwtSettingsError, JwtVerifier
+from ._roles import ADMIN_ROLE, BUILTIN_ROLES, PDP_ROLE, is_reserved_role
 
 __all__ = [
     "ADMIN_ROLE",
@@ -29,6 +29,7 @@ __all__ = [
     "ApiKeys",
     "AuthError",
     "Authenticator",
+    "BUILTIN_ROLES",
     "ExpiredTokenError",
     "HMAC_ALGORITHMS",
     "InvalidTokenError",
@@ -36,6 +37,7 @@ __all__ = [
     "JwtSettingsError",
     "JwtVerifier",
     "MissingCredentialsError",
+    "PDP_ROLE",
     "PUBLIC_KEY_ALGORITHMS",
     "UnknownApiKeyError",
     "UnknownRoleError",
@@ -44,5 +46,6 @@ __all__ = [
     "hash_api_key",
     "identity_to_record",
     "is_admin",
+    "is_reserved_role",
     "is_well_formed_api_key",
 ]

@@ -20,9 +20,9 @@ from typing import Any
 from ..policy import Identity
 from ..store import ApiKeyRecord, ApiKeyStore
 from ._errors import ExpiredTokenError, InvalidTokenError, UnknownApiKeyError, UnknownRoleError
+from ._roles import ADMIN_ROLE, BUILTIN_ROLES
 
 __all__ = [
-    "ADMIN_ROLE",
     "API_KEY_PREFIX",
     "ApiKeys",
     "generate_api_key",
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 API_KEY_PREFIX = "pm_"
-ADMIN_ROLE = "pm:admin"  # may use the management API; grants nothing in the data plane
 _ADMIN_IDENTITY = Identity(id=ADMIN_ROLE, tenant_id=None, roles=[ADMIN_ROLE])
 _KEY_BYTES = 32
 # What a key looks like: the prefix and at least 32 characters of url-safe base64.
@@ -89,7 +88,7 @@ class ApiKeys:
     Successful lookups are cached for ``cache_seconds`` (never failures, so a key created by
     another gateway process works at once). A revocation drops the key from this process's
     cache immediately; other processes notice within ``cache_seconds``. With ``known_roles``,
-    a key may only carry those roles (and the admin role).
+    a key may only carry those roles (and the built-in roles).
     """
 
     def __init__(
@@ -105,7 +104,7 @@ class ApiKeys:
         self._store = store
         self._admin_key_hash = hash_api_key(admin_key) if admin_key else None
         self._cache_seconds = cache_seconds
-        self._known_roles = None if known_roles is None else frozenset(known_roles) | {ADMIN_ROLE}
+        self._known_roles = None if known_roles is None else frozenset(known_roles) | BUILTIN_ROLES
         self._cache: dict[str, _CachedKey] = {}
         self._monotonic = monotonic
         self._now = now

@@ -3,6 +3,10 @@
 The token's header never chooses the key or widens the algorithm list: ``alg: none`` and
 algorithm confusion (an HS256 token "signed" with the RSA public key) fail because only the
 configured algorithms are allowed and all of them use the one configured key type.
+
+A token carrying a role of the built-in ``pm:`` namespace is refused unless its issuer is in
+``builtin_roles_issuers``: an identity provider that can mint tokens for the data plane should
+not thereby be able to mint gateway administrators.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from jwt.algorithms import get_default_algorithms
 
 from ..policy import Identity
 from ._errors import ExpiredTokenError, InvalidTokenError
+from ._roles import BUILTIN_ROLES, is_reserved_role
 
 __all__ = ["HMAC_ALGORITHMS", "PUBLIC_KEY_ALGORITHMS", "JwtSettings", "JwtSettingsError", "JwtVerifier"]
 
@@ -49,6 +54,8 @@ class JwtSettings:
     issuer: str | None = None
     audience: tuple[str, ...] = ()
     leeway: float = 0.0
+    # Issuers whose tokens may carry built-in roles (pm:admin, pm:pdp); none by default.
+    builtin_roles_issuers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.algorithms:
@@ -81,6 +88,18 @@ class JwtSettings:
                 raise JwtSettingsError("public_key", f"{self.algorithms[0]} needs a public key (PEM)")
         if self.leeway < 0:
             raise JwtSettingsError("leeway", "leeway must be zero or more seconds")
+        if self.builtin_roles_issuers and self.issuer is None:
+            raise JwtSettingsError(
+                "builtin_roles_issuers",
+                "set auth.jwt.issuer too: built-in roles are only taken from tokens whose issuer is verified",
+            )
+        for issuer in self.builtin_roles_issuers:
+            if issuer != self.issuer:
+                raise JwtSettingsError(
+                    "builtin_roles_issuers",
+                    f"{issuer!r} is not the issuer this gateway verifies ({self.issuer!r}); "
+                    "list only auth.jwt.issuer here",
+                )
 
 
 class JwtVerifier:
@@ -112,7 +131,7 @@ class JwtVerifier:
             raise InvalidTokenError(f"invalid token: {exc}") from exc
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("invalid token") from exc
-        return identity_from_claims(claims)
+        return identity_from_claims(claims, builtin_roles_issuers=settings.builtin_roles_issuers)
 
 
 def _prepare_key(settings: JwtSettings) -> Any:
@@ -130,8 +149,14 @@ def _prepare_key(settings: JwtSettings) -> Any:
     return key
 
 
-def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
-    """``sub`` is the id, ``tenant_id`` the tenant, ``roles`` the roles; the rest are attributes."""
+def identity_from_claims(claims: Mapping[str, Any], *, builtin_roles_issuers: tuple[str, ...] = ()) -> Identity:
+    """``sub`` is the id, ``tenant_id`` the tenant, ``roles`` the roles; the rest are attributes.
+
+    Roles of the built-in namespace are accepted only from ``builtin_roles_issuers``, and only
+    spelt exactly as a built-in role. Otherwise the token is refused rather than stripped of
+    them: a token claiming powers it cannot have is forged or its issuer misconfigured, and
+    either way nothing it says should be trusted (nor should its meaning change by endpoint).
+    """
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError("invalid token: the sub claim must be a non-empty string")
@@ -141,5 +166,18 @@ def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidTokenError("invalid token: the roles claim must be a list of strings")
+    reserved = [role for role in roles if is_reserved_role(role)]
+    if reserved:
+        if claims.get("iss") not in builtin_roles_issuers:
+            raise InvalidTokenError(
+                f"invalid token: the role {reserved[0][:64]!r} is built in (pm:*) and is granted by API "
+                "keys only; to let this token's issuer grant it, list the issuer in "
+                "auth.jwt.builtin_roles_issuers"
+            )
+        unknown = [role for role in reserved if role not in BUILTIN_ROLES]
+        if unknown:
+            raise InvalidTokenError(
+                f"invalid token: {unknown[0][:64]!r} is not a built-in role; they are {', '.join(sorted(BUILTIN_ROLES))}"
+            )
     attributes = {name: value for name, value in claims.items() if name not in _IDENTITY_CLAIMS}
     return Identity(id=sub, tenant_id=tenant_id, roles=roles, attributes=attributes)

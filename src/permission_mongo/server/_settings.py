@@ -16,6 +16,7 @@ setting silently left at its default).
         issuer: https://login.example.com/
         audience: permission-mongo
         leeway: 30
+        builtin_roles_issuers: [https://login.example.com/]   # may grant pm:admin, pm:pdp
       api_keys:
         cache_seconds: 5
     limits:
@@ -329,7 +330,9 @@ def _database_in_uri(uri: str | None) -> str | None:
     return urllib.parse.unquote(urllib.parse.urlsplit(uri).path.lstrip("/")) or None
 
 
-_JWT_KEYS = ("algorithm", "secret", "public_key", "public_key_file", "issuer", "audience", "leeway")
+_JWT_KEYS = (
+    "algorithm", "secret", "public_key", "public_key_file", "issuer", "audience", "leeway", "builtin_roles_issuers",
+)
 _JWT_ENV = {
     "algorithm": "PM_JWT_ALGORITHM",
     "secret": "PM_JWT_SECRET",
@@ -347,6 +350,7 @@ def _jwt_settings(section: _Section, env: _Environment, directory: Path) -> JwtS
         "public_key": section.string("public_key"),
         "issuer": section.string("issuer"),
         "audience": section.strings("audience"),
+        "builtin_roles_issuers": section.strings("builtin_roles_issuers"),
     }
     key_file = section.string("public_key_file")
     if key_file is not None:
@@ -384,6 +388,7 @@ def _jwt_settings(section: _Section, env: _Environment, directory: Path) -> JwtS
             issuer=values["issuer"],
             audience=values["audience"] or (),
             leeway=leeway or 0.0,
+            builtin_roles_issuers=values["builtin_roles_issuers"] or (),
         )
         JwtVerifier(settings)  # loads the key now, so a bad key stops the start
     except JwtSettingsError as exc:
