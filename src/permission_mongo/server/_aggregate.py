@@ -13,7 +13,7 @@ from typing import Any
 from ..policy import COLLATION, Identity, PipelineLimits, Policy, UnknownCollectionError, rewrite_pipeline
 from ..store import Store
 from ._settings import LimitSettings
-from .errors import BadRequestError, RequestValidationError
+from .errors import BadRequestError, RequestValidationError, ServiceUnavailableError
 
 __all__ = ["Aggregator"]
 
@@ -40,9 +40,9 @@ class Aggregator:
         if self.policy is None:
             raise UnknownCollectionError(collection)
         pipeline = body["pipeline"]
-        # Probed only when needed: whether this server lets $graphLookup be enforced.
-        graph_lookup = await self.store.graph_lookup_enforced() if _mentions(pipeline, "$graphLookup") else True
-        limits = PipelineLimits(max_stages=self.limits.max_pipeline_stages, graph_lookup=graph_lookup)
+        limits = PipelineLimits(
+            max_stages=self.limits.max_pipeline_stages, graph_lookup=await self._graph_lookup_enforced(pipeline)
+        )
         rewritten = rewrite_pipeline(self.policy, identity, collection, pipeline, limits)
         most = self.limits.max_aggregate_results
         found = await self.store.documents(collection).aggregate(
@@ -54,3 +54,20 @@ class Aggregator:
                 details={"limit": most},
             )
         return {"data": found}
+
+    async def _graph_lookup_enforced(self, pipeline: Any) -> bool:
+        """Whether this database lets $graphLookup be enforced: decided at start-up; if that
+        probe proved nothing, probed again here (once for all waiting requests), and refused
+        with a 503 while still unproven. A pipeline without the stage never waits for it."""
+        capability = self.store.capabilities.graph_lookup
+        if not _mentions(pipeline, "$graphLookup"):
+            return capability.known is True
+        enforced = await capability.answer()
+        if enforced is None:
+            raise ServiceUnavailableError(
+                "$graphLookup is unavailable for now: the gateway could not yet determine whether "
+                "this database applies restrictSearchWithMatch, which enforcing the caller's read "
+                "rules inside the search depends on; retry later",
+                details={"stage": "$graphLookup"},
+            )
+        return enforced

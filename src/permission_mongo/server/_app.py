@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,9 +54,15 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
         )
         aggregator = Aggregator(policy, store, settings.limits)
         app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane, aggregator)
+        # Decide what the database can enforce before serving. Bounded, so a database that is
+        # down does not stop the start: the probe goes on, and until it proves an answer what
+        # depends on it is refused (a later request probes again).
+        probing = asyncio.ensure_future(store.capabilities.probe_all())
+        await asyncio.wait([probing], timeout=settings.mongodb.timeout)
         try:
             yield
         finally:
+            store.capabilities.cancel()
             await store.close()
 
     app = FastAPI(

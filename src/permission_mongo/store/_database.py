@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from ._api_keys import API_KEYS_COLLECTION, ApiKeyStore
-from ._capabilities import graph_lookup_enforced
+from ._capabilities import Capabilities
 from ._documents import DocumentStore
 from ._errors import database_errors
 from ._idempotency import IDEMPOTENCY_COLLECTION, IdempotencyStore
@@ -39,7 +39,7 @@ class Store:
         self.api_keys = ApiKeyStore(self.database[API_KEYS_COLLECTION])
         self.idempotency = IdempotencyStore(self.database[IDEMPOTENCY_COLLECTION])
         self._documents: dict[str, DocumentStore] = {}
-        self._graph_lookup_enforced: bool | None = None
+        self.capabilities = Capabilities(self.database)
 
     def documents(self, collection: str) -> DocumentStore:
         """An application collection (the caller has checked it is not an internal one)."""
@@ -47,14 +47,6 @@ class Store:
         if found is None:
             found = self._documents[collection] = DocumentStore(self.database[collection])
         return found
-
-    async def graph_lookup_enforced(self) -> bool:
-        """Whether the server applies ``$graphLookup``'s ``restrictSearchWithMatch`` (probed
-        once per process, on first need)."""
-        if self._graph_lookup_enforced is None:
-            with database_errors():
-                self._graph_lookup_enforced = await graph_lookup_enforced(self.database)
-        return self._graph_lookup_enforced
 
     async def ping(self) -> None:
         """Return when the database answers; raise DatabaseUnavailableError if it does not."""
