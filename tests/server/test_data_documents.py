@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 
 from .harness import Gateway, assert_error, ejson, user_client
+from .test_api_keys import create_key
 
 EXPENSES = "/v1/data/expenses"
 
@@ -177,9 +178,16 @@ def test_unknown_and_internal_collections_do_not_exist(gateway: Gateway, tenant:
 
 
 @pytest.mark.parametrize("roles", [[], ["superuser"], ["pm:admin"]])
-def test_roles_granting_nothing_are_refused(gateway: Gateway, tenant: str, roles: list[str], gateway_db: Any) -> None:
+def test_roles_granting_nothing_are_refused(
+    gateway: Gateway, admin: httpx.Client, tenant: str, roles: list[str], gateway_db: Any
+) -> None:
     oid = gateway_db.expenses.insert_one({"tenant_id": tenant, "owner_id": "alice", "status": "draft", "title": "x"}).inserted_id
-    with user_client(gateway, "alice", tenant, roles) as caller:
+    # pm:admin comes from API keys (a JWT carrying it is refused outright).
+    caller = (
+        gateway.client(create_key(admin, identity={"id": "alice", "tenant_id": tenant, "roles": roles})["key"])
+        if roles == ["pm:admin"] else user_client(gateway, "alice", tenant, roles)
+    )
+    with caller:
         for response in (
             caller.post(EXPENSES, json=draft()),
             caller.get(EXPENSES),
