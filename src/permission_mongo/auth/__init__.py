@@ -12,6 +12,7 @@ from ._api_keys import (
     is_well_formed_api_key,
 )
 from ._authenticator import Authenticator, bearer_token
+from ._credentials import Authenticated
 from ._errors import (
     AuthError,
     ExpiredTokenError,
@@ -28,6 +29,7 @@ __all__ = [
     "API_KEY_PREFIX",
     "ApiKeys",
     "AuthError",
+    "Authenticated",
     "Authenticator",
     "BUILTIN_ROLES",
     "ExpiredTokenError",

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..policy import Identity
 from ..store import ApiKeyRecord, ApiKeyStore
+from ._credentials import ADMIN_KEY_CREDENTIAL, Authenticated, api_key_credential
 from ._errors import ExpiredTokenError, InvalidTokenError, UnknownApiKeyError, UnknownRoleError
 from ._roles import ADMIN_ROLE, BUILTIN_ROLES
 
@@ -151,12 +152,12 @@ class ApiKeys:
         self._forget(key_id)
         return record
 
-    async def authenticate(self, key: str) -> Identity:
+    async def authenticate(self, key: str) -> Authenticated:
         if not is_well_formed_api_key(key):
             raise InvalidTokenError("invalid API key")
         key_hash = hash_api_key(key)
         if self._admin_key_hash is not None and hmac.compare_digest(key_hash, self._admin_key_hash):
-            return _ADMIN_IDENTITY
+            return Authenticated(_ADMIN_IDENTITY, ADMIN_KEY_CREDENTIAL)
         cached = self._cached(key_hash)
         if cached is None:
             record = await self._store.find_by_hash(key_hash)
@@ -169,7 +170,7 @@ class ApiKeys:
             self._remember(key_hash, cached)
         if cached.expires_at is not None and cached.expires_at <= self._now():
             raise ExpiredTokenError("this API key has expired")
-        return cached.identity
+        return Authenticated(cached.identity, api_key_credential(cached.key_id))
 
     def _cached(self, key_hash: str) -> _CachedKey | None:
         cached = self._cache.get(key_hash)

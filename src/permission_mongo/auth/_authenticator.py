@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..policy import Identity
 from ._api_keys import API_KEY_PREFIX, ApiKeys
+from ._credentials import JWT_CREDENTIAL, Authenticated
 from ._errors import InvalidTokenError, MissingCredentialsError
 from ._jwt import JwtVerifier
 
@@ -34,7 +34,7 @@ class Authenticator:
         self.api_keys = api_keys
         self.jwt = jwt
 
-    async def authenticate(self, authorization: str | None) -> Identity:
+    async def authenticate(self, authorization: str | None) -> Authenticated:
         token = bearer_token(authorization)
         if token.startswith(API_KEY_PREFIX):
             return await self.api_keys.authenticate(token)
@@ -42,4 +42,4 @@ class Authenticator:
             raise InvalidTokenError(
                 "JWT authentication is not configured on this gateway; use an API key (pm_...)"
             )
-        return self.jwt.verify(token)
+        return Authenticated(self.jwt.verify(token), JWT_CREDENTIAL)

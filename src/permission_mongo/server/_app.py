@@ -16,7 +16,6 @@ from ._aggregate import Aggregator
 from ._cursor import CursorCodec
 from ._data import DataPlane
 from ._error_responses import exception_handlers
-from ._idempotency import IdempotencyMiddleware
 from ._json import ExtendedJSONResponse
 from ._middleware import RequestContextMiddleware
 from ._services import Services
@@ -75,8 +74,8 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
         exception_handlers=exception_handlers(),
         default_response_class=ExtendedJSONResponse,
     )
-    # The last added is the outermost: request ids and the catch-all wrap everything.
-    app.add_middleware(IdempotencyMiddleware)
+    # Request ids and the catch-all wrap everything. (Idempotent writes are a route class of
+    # the data router: which requests take part is decided by the route they reach.)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(whoami.router)

@@ -41,7 +41,8 @@ class _BearerIdentity(HTTPBearer):
         if known is not None:
             return known
         services: Services = request.app.state.services
-        return await services.authenticator.authenticate(request.headers.get("authorization"))
+        authenticated = await services.authenticator.authenticate(request.headers.get("authorization"))
+        return authenticated.identity
 
 
 current_identity = _BearerIdentity(auto_error=False, description="An API key (pm_...) or a JWT", scheme_name="HTTPBearer")

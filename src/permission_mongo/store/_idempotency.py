@@ -1,6 +1,9 @@
 """Idempotency records in ``_pm_idempotency``: the answer given to a write carrying an
 ``Idempotency-Key``, kept until ``expires_at`` (a TTL index removes them after that).
 
+A record belongs to one identity (``identity_hash``, the fingerprint of the caller and its
+credential): no other identity takes it over or is answered from it, until it expires.
+
 A record is first ``pending`` (the write is running; ``lease_until`` says until when another
 attempt should wait for it), then ``done`` with the status and body to replay. A pending
 record whose lease ran out belongs to an attempt that died; the next attempt takes it over.
@@ -28,6 +31,7 @@ DONE = "done"
 class IdempotencyRecord:
     id: str
     request_hash: str
+    identity_hash: str | None  # None: a record from before identities were recorded
     state: str
     lease_until: datetime
     expires_at: datetime
@@ -44,6 +48,7 @@ class IdempotencyRecord:
         return cls(
             id=doc["_id"],
             request_hash=doc["request_hash"],
+            identity_hash=doc.get("identity_hash"),
             state=doc["state"],
             lease_until=doc["lease_until"],
             expires_at=doc["expires_at"],
@@ -65,14 +70,22 @@ class IdempotencyStore:
             self._indexed = True
 
     async def claim(
-        self, record_id: str, request_hash: str, *, now: datetime, lease_until: datetime, expires_at: datetime
+        self,
+        record_id: str,
+        request_hash: str,
+        identity_hash: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        expires_at: datetime,
     ) -> IdempotencyRecord | None:
         """Start a pending record; None if this attempt now owns it, else the record found
-        (done, or pending under another attempt's lease)."""
+        (done, pending under another attempt's lease, or another identity's)."""
         await self._ensure_indexes()
         fresh = {
             "_id": record_id,
             "request_hash": request_hash,
+            "identity_hash": identity_hash,
             "state": PENDING,
             "created_at": now,
             "lease_until": lease_until,
@@ -89,7 +102,10 @@ class IdempotencyStore:
                 found = await self._collection.find_one({"_id": record_id})
                 if found is None:
                     continue  # expired and removed meanwhile: insert again
-                stale = found["expires_at"] <= now or (found["state"] == PENDING and found["lease_until"] <= now)
+                expired = found["expires_at"] <= now
+                if not expired and found.get("identity_hash") != identity_hash:
+                    return IdempotencyRecord.from_document(found)  # never taken over by another identity
+                stale = expired or (found["state"] == PENDING and found["lease_until"] <= now)
                 if not stale:
                     return IdempotencyRecord.from_document(found)
                 # Take over an expired record, or one whose attempt died, if still as read.

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from .._batch import Selection
 from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
-from .._idempotency import IDEMPOTENCY_HEADER
+from .._idempotency import IDEMPOTENCY_HEADER, IdempotentWriteRoute, idempotent_write
 from .._json import ExtendedJSONResponse, parse_extended_json
 from ..errors import BadRequestError
 
-router = APIRouter(prefix="/v1/data/{collection}", tags=["data"])
+router = APIRouter(prefix="/v1/data/{collection}", tags=["data"], route_class=IdempotentWriteRoute)
 
 
 class FindBody(BaseModel):
@@ -94,6 +94,7 @@ async def find_query_parameters(request: Request) -> FindQuery:
 
 
 @router.post("", status_code=201, summary="Create a document", openapi_extra=_OBJECT_BODY)
+@idempotent_write
 async def create(collection: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody) -> ExtendedJSONResponse:
     return ExtendedJSONResponse(await services.data.create(identity, collection, body), status_code=201)
 
@@ -124,6 +125,7 @@ async def count(
     summary="Create documents (each checked as one create; every item reported)",
     openapi_extra=documented_body(BatchCreateBody),
 )
+@idempotent_write
 async def batch_create(
     collection: str,
     request: Request,
@@ -141,6 +143,7 @@ async def batch_create(
     summary="Update the documents given by ids or filter (those the caller may update)",
     openapi_extra=documented_body(BatchUpdateBody),
 )
+@idempotent_write
 async def batch_update(
     collection: str,
     identity: CurrentIdentity,
@@ -156,6 +159,7 @@ async def batch_update(
     summary="Delete the documents given by ids or filter (those the caller may delete)",
     openapi_extra=documented_body(BatchSelectionBody),
 )
+@idempotent_write
 async def batch_delete(
     collection: str,
     identity: CurrentIdentity,
@@ -171,6 +175,7 @@ async def get(collection: str, document_id: str, identity: CurrentIdentity, serv
 
 
 @router.patch("/{document_id}", summary="Update a document (fields to set, or update operators)", openapi_extra=_OBJECT_BODY)
+@idempotent_write
 async def update(
     collection: str, document_id: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody
 ) -> ExtendedJSONResponse:
@@ -178,5 +183,6 @@ async def update(
 
 
 @router.delete("/{document_id}", summary="Delete a document")
+@idempotent_write
 async def delete(collection: str, document_id: str, identity: CurrentIdentity, services: ServicesDep) -> ExtendedJSONResponse:
     return ExtendedJSONResponse(await services.data.delete(identity, collection, document_id))
