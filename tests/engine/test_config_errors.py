@@ -787,3 +787,19 @@ def test_internal_collection_names_are_refused():
     with pytest.raises(ConfigError) as caught:
         load_config("roles:\n  user: {}\npolicies:\n  _pm_api_keys:\n    user: {actions: [read]}\n")
     assert caught.value.line == 4 and "_pm_" in caught.value.message
+
+
+def test_condition_bad_escape_points_at_the_escape() -> None:
+    message = policy_error(
+        """\
+        orders:
+          viewer:
+            actions: [read]
+            when: 'doc.code != "A\\q"'
+        """
+    )
+    assert message == (
+        "<policy>:9:28: invalid condition in policies.orders.viewer.when: invalid escape '\\q' in a "
+        "string literal; CEL escapes are \\a \\b \\f \\n \\r \\t \\v \\\\ \\? \\\" \\' \\`, \\xHH, \\uHHHH, "
+        "\\UHHHHHHHH and octal \\000 to \\377; a raw string (r\"...\") takes none"
+    )

@@ -174,3 +174,31 @@ def test_a_number_no_bson_type_holds_denies_instead_of_failing(db):
     assert not policy.allows(ident, "read", "docs", {"n": 1})
     with pytest.raises(OverflowError):  # the naive translation
         _ids(db.docs, {"n": {"$lt": 2**70}})
+
+
+def test_integers_and_doubles_compare_exactly_beyond_2_to_the_53(db):
+    # A deliberate deviation from CEL, which compares an int with a double through double
+    # (conformance case not_lt_dyn_int_big_lossy_double): MongoDB compares them exactly, and a
+    # filter can only be exact if the evaluator does the same.
+    conditions = {
+        "doc.n == 9007199254740992.0": lambda n: n == 2**53,
+        "doc.n > 9007199254740992.0": lambda n: n > 2**53,
+        "doc.n < 9223372036854775808.0": lambda n: n < 2**63,
+        "doc.n == user.attributes.big": lambda n: n == 2**53 + 1,
+    }
+    cel = {  # the same conditions read through double, as CEL does
+        "doc.n == 9007199254740992.0": lambda n: float(n) == 2.0**53,
+        "doc.n > 9007199254740992.0": lambda n: float(n) > 2.0**53,
+        "doc.n < 9223372036854775808.0": lambda n: float(n) < 2.0**63,
+        "doc.n == user.attributes.big": lambda n: float(n) == float(2**53 + 1),
+    }
+    values = [2**53, 2**53 + 1, 2**63 - 1, 9007199254740992.0, 2.0**63]
+    db.docs.insert_many([{"_id": i, "n": n} for i, n in enumerate(values)])
+    ident = Identity(id="u1", roles=["member"], attributes={"big": 2**53 + 1})
+    for condition, exact in conditions.items():
+        policy = load_policy(POLICY.replace("{condition}", repr(condition)))
+        allowed = {i for i, n in enumerate(values) if exact(n)}
+        plan = policy.plan(ident, "read", "docs")
+        assert _ids(db.docs, plan.filter) == allowed, condition
+        assert {i for i, n in enumerate(values) if policy.allows(ident, "read", "docs", {"n": n})} == allowed
+        assert {i for i, n in enumerate(values) if cel[condition](n)} != allowed, "CEL's reading should differ"

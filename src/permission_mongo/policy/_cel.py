@@ -5,14 +5,18 @@ field selection ``a.b`` and ``a["b"]``, ``has(path)``, list literals and scalar 
 (strings, integers, doubles, ``true``, ``false``, ``null``). Names are ``doc`` (alias
 ``resource``) for the document and ``user`` for the caller.
 
+String literals follow CEL's lexis exactly (cel-spec ``langdef.md``, "String and Bytes
+Values"): single, double and triple quotes, ``r``/``R`` raw strings, and CEL's escapes, not
+Python's. Bytes literals (``b"..."``) are refused: no condition compares binary data.
+
 The tree has two back ends (``_evaluate`` and ``_compile``); whatever they cannot translate
 exactly is refused here, at load time, with the position of the offending part.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Union
@@ -77,7 +81,11 @@ NULL.2: /null\b/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 DOUBLE: /[0-9]+\.[0-9]+([eE][+-]?[0-9]+)?/ | /[0-9]+[eE][+-]?[0-9]+/
 INT: /0[xX][0-9a-fA-F]+/ | /[0-9]+/
-STRING: /"(?:[^"\\\n]|\\.)*"/ | /'(?:[^'\\\n]|\\.)*'/
+// CEL's STRING_LIT and BYTES_LIT, triple quotes first. Any backslash pair is taken here and
+// judged by _decode_string, so a bad escape is reported where it is, not as a stray character.
+STRING.2: /[bB]?[rR](?:"{3}[\s\S]*?"{3}|'{3}[\s\S]*?'{3}|"[^"\r\n]*"|'[^'\r\n]*')/
+        | /[bB]?(?:"{3}(?:[^\\]|\\[\s\S])*?"{3}|'{3}(?:[^\\]|\\[\s\S])*?'{3})/
+        | /[bB]?(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*')/
 
 %import common.WS
 %ignore WS
@@ -262,6 +270,73 @@ def _finish(item: Any) -> Node:
     return UserPath(item.names)
 
 
+class _BadString(Exception):
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.message, self.offset = message, offset
+
+
+# CEL's ESCAPE production; the groups say which kind matched.
+_ESCAPE = re.compile(
+    r"""\\(?:(?P<char>[abfnrtv\\?"'`])|[xX](?P<hex2>[0-9A-Fa-f]{2})|u(?P<hex4>[0-9A-Fa-f]{4})"""
+    r"""|U(?P<hex8>[0-9A-Fa-f]{8})|(?P<octal>[0-3][0-7]{2}))"""
+)
+_CHAR_ESCAPES = {
+    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+    "\\": "\\", "?": "?", '"': '"', "'": "'", "`": "`",
+}
+_ESCAPES_HELP = (
+    "CEL escapes are \\a \\b \\f \\n \\r \\t \\v \\\\ \\? \\\" \\' \\`, \\xHH, \\uHHHH, \\UHHHHHHHH "
+    "and octal \\000 to \\377; a raw string (r\"...\") takes none"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode_string(body: str) -> str:
+    """The value of a quoted (not raw) CEL string's body. Raises _BadString with the offset
+    of the offending escape: CEL refuses what Python would keep or reinterpret."""
+    _raw_string(body)  # no lone surrogate as written
+    out: list[str] = []
+    done = 0
+    while (at := body.find("\\", done)) >= 0:
+        out.append(body[done:at])
+        escape = _ESCAPE.match(body, at)
+        if escape is None:
+            after = body[at + 1 : at + 2]
+            shown = after if after.isprintable() else f"U+{ord(after):04X}"
+            raise _BadString(f"invalid escape '\\{shown}' in a string literal; {_ESCAPES_HELP}", at)
+        if escape["char"] is not None:
+            out.append(_CHAR_ESCAPES[escape["char"]])
+        else:
+            digits = escape["hex2"] or escape["hex4"] or escape["hex8"]
+            code = int(digits, 16) if digits else int(escape["octal"], 8)
+            if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+                raise _BadString(
+                    f"escape '{escape[0]}' is not a Unicode code point"
+                    + ("; write the character itself or \\U and its 8 hex digits, "
+                       "not a UTF-16 surrogate" if code <= 0xDFFF else ""),
+                    at,
+                )
+            out.append(chr(code))
+        done = escape.end()
+    out.append(body[done:])
+    return "".join(out)
+
+
+def _raw_string(body: str) -> str:
+    if (lone := _SURROGATE.search(body)) is not None:
+        raise _BadString(f"a string literal holds a lone surrogate U+{ord(lone[0]):04X}, not a character", lone.start())
+    return body
+
+
+def _token_at(token: Token, offset: int) -> Token:
+    """A token at ``offset`` characters into ``token`` (which may span lines)."""
+    before = str(token)[:offset]
+    lines = before.count("\n")
+    column = len(before) - before.rfind("\n") if lines else token.column + len(before)
+    return Token(token.type, str(token)[offset:], token.start_pos + offset, token.line + lines, column)
+
+
 @v_args(inline=True)
 class _Build(Transformer):
     def name(self, token: Token) -> _Path:
@@ -293,8 +368,10 @@ class _Build(Transformer):
             token = base.token if isinstance(base, _Path) else None
             raise _Refused("only a quoted field name may be used in [...], as in doc[\"field\"]", token)
         name = key.value
-        if not name or name.startswith("$") or "." in name:
-            raise _Refused(f"field name {name!r} cannot be used: it is empty, starts with '$' or holds '.'", base.token)
+        if not name or name.startswith("$") or "." in name or "\x00" in name:
+            raise _Refused(
+                f"field name {name!r} cannot be used: it is empty, starts with '$' or holds '.' or NUL", base.token
+            )
         return self.select(base, Token("NAME", name, base.token.start_pos, base.token.line, base.token.column))
 
     def has(self, token: Token, target: Any) -> Has:
@@ -357,10 +434,21 @@ class _Build(Transformer):
         return Literal(value)
 
     def string(self, token: Token) -> Literal:
+        text = str(token)
+        prefix = len(text) - len(text.lstrip("bBrR"))
+        if "b" in text[:prefix].lower():
+            raise _Refused(
+                "bytes literals (b\"...\") are not supported: conditions compare strings, numbers, "
+                "booleans and null; write a string literal",
+                token,
+            )
+        quote = 3 if text[prefix : prefix + 3] in ('"""', "'''") else 1
+        start = prefix + quote
+        body = text[start : len(text) - quote]
         try:
-            return Literal(ast.literal_eval(str(token)))
-        except (SyntaxError, ValueError) as exc:
-            raise _Refused(f"bad string literal {token}: {exc}", token) from None
+            return Literal(_decode_string(body) if not prefix else _raw_string(body))
+        except _BadString as bad:
+            raise _Refused(bad.message, _token_at(token, start + bad.offset)) from None
 
     def true(self, _: Token) -> Literal:
         return Literal(True)
@@ -436,6 +524,8 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
             suggestion = "use '&&'"
         elif rest.startswith("|") and not rest.startswith("||"):
             suggestion = "use '||'"
+        elif char and char in "\"'" and char not in rest[1:].split("\n", 1)[0]:
+            suggestion = f"close the string on the same line; for a line break write \\n or use triple quotes ({char * 3})"
     elif isinstance(exc, UnexpectedEOF):
         message = "the condition ends too early"
     else:

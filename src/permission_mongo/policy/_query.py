@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._errors import FieldNotReadableError, QueryError
+from ._regex import REGEX_OPERATORS, check_expression_regex, check_regex_value, check_regexes
 
 __all__ = [
     "QUERY_OPERATORS",
@@ -157,6 +158,7 @@ class _Filter:
 
     def condition(self, path: str, value: Any, depth: int) -> None:
         """The value beside a field name: a literal (compared whole), or operators."""
+        check_regexes(value, where=f"the filter on {path!r}")
         if not _is_operators(value):
             return
         if depth > MAX_DEPTH:
@@ -166,7 +168,9 @@ class _Filter:
                 raise QueryError(f"the filter on {path!r} mixes operators and field names: {operator!r}", field=path)
             if operator not in QUERY_OPERATORS:
                 raise _refused(operator, "a filter")
-            if operator == "$not":
+            if operator == "$regex":
+                check_regex_value(operand, value.get("$options", ""), where=f"the filter on {path!r}")
+            elif operator == "$not":
                 if _is_operators(operand):
                     self.condition(path, operand, depth + 1)
                 elif isinstance(operand, Mapping):
@@ -248,6 +252,8 @@ class _Expression:
             raise _refused(op, "an expression")
         if op == "$literal":
             return
+        if op in REGEX_OPERATORS:
+            check_expression_regex(op, operand)
         if op == "$let":
             if not isinstance(operand, Mapping) or not isinstance(operand.get("vars"), Mapping):
                 raise QueryError("$let takes {vars: {...}, in: ...}", operator=op)
