@@ -5,8 +5,8 @@ field selection ``a.b`` and ``a["b"]``, ``has(path)``, list literals and scalar 
 (strings, integers, doubles, ``true``, ``false``, ``null``). Names are ``doc`` (alias
 ``resource``) for the document and ``user`` for the caller.
 
-The tree has two back ends (``_evaluate`` and ``_compile``); whatever they cannot translate
-exactly is refused here, at load time, with the position of the offending part.
+The tree has three back ends (``_evaluate``, ``_compile`` and ``_expression``); whatever they
+cannot translate exactly is refused here, at load time, with the position of the offending part.
 """
 
 from __future__ import annotations
