@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 
+import pymongo.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from permission_mongo.policy import (
 )
 from permission_mongo.policy._cel import parse_condition
 from permission_mongo.policy._fields import mask_value
-from permission_mongo.policy._pipeline import mask_expression
+from permission_mongo.policy._pipeline import _BARRIER, mask_expression
 
 from .strategies import documents
 
@@ -340,3 +341,84 @@ def test_a_pipeline_returns_what_it_returns_on_the_readable_part(db, docs, pipel
     through_gateway = sorted(repr(canonical(d)) for d in db.docs.aggregate(rewritten))
     on_readable_part = sorted(repr(canonical(d)) for d in db.visible.aggregate(pipeline))
     assert through_gateway == on_readable_part
+
+
+# --- the view is a barrier: nothing the caller wrote runs before its $match --------------------
+
+UNRESTRICTED = """
+roles:
+  member: {}
+policies:
+  docs:
+    member:
+      actions: [read, aggregate]
+      when: doc.tenant == user.tenant_id
+  other:
+    member:
+      actions: [read]
+      when: doc.tenant == user.tenant_id
+"""
+
+
+def optimized_like_mongodb(stages):
+    """Two of the rewrites MongoDB's optimizer documents (SecantusDB runs stages as written):
+    a ``$match`` moves ahead of a ``$sort``, and adjacent ``$match`` stages become one
+    ``$match`` of their ``$and``, whose operands it may evaluate in any order (here, the
+    later first). Applied inside ``$lookup`` pipelines too."""
+    merged: list = []
+    for stage in stages:
+        if "$lookup" in stage and "pipeline" in stage["$lookup"]:
+            stage = {"$lookup": {**stage["$lookup"], "pipeline": optimized_like_mongodb(stage["$lookup"]["pipeline"])}}
+        if "$match" not in stage:
+            merged.append(stage)
+            continue
+        position = len(merged)
+        while position and "$sort" in merged[position - 1]:
+            position -= 1
+        if position and "$match" in merged[position - 1]:
+            merged[position - 1] = {"$match": {"$and": [stage["$match"], merged[position - 1]["$match"]]}}
+        else:
+            merged.insert(position, stage)
+    return merged
+
+
+FAILING_MATCH = {"$match": {"$expr": {"$gt": [{"$toInt": "$k"}, 0]}}}
+
+
+@pytest.mark.parametrize("policy_text", [UNRESTRICTED, POLICY], ids=["no field restricted", "fields restricted"])
+@pytest.mark.parametrize("pipeline", [
+    [FAILING_MATCH],
+    [{"$sort": {"k": 1}}, FAILING_MATCH],  # MongoDB moves a $match ahead of a $sort
+    [{"$lookup": {"from": "other", "as": "o", "pipeline": [FAILING_MATCH]}}],
+], ids=["source", "after a sort", "lookup"])
+def test_a_callers_match_cannot_merge_into_the_views(db, policy_text, pipeline):
+    """Another tenant's ``k`` is no number: a caller's ``$match`` merged into the view's would
+    fail on it, with the value in the message. The view ends in a computed ``$replaceWith``,
+    which no ``$match`` moves across; the view as built before, a bare ``$match`` where no
+    field is restricted, lets the caller's merge into it."""
+    db.docs.insert_many([{"_id": 1, "tenant": "a", "k": "1"}, {"_id": 2, "tenant": "b", "k": "secret"}])
+    db.other.insert_many([{"_id": 10, "tenant": "a", "k": "1"}, {"_id": 11, "tenant": "b", "k": "secret"}])
+    stages = rewrite_pipeline(load_policy(policy_text), ALICE, "docs", pipeline)
+    views = [stages[:2]] + [stage["$lookup"]["pipeline"][:2] for stage in stages if "$lookup" in stage]
+    for match, barrier in views:
+        assert "$match" in match and "$replaceWith" in barrier
+        assert isinstance(barrier["$replaceWith"], dict), "a bare path or variable may be seen through"
+    optimized = optimized_like_mongodb(stages)
+    assert optimized[:2] == stages[:2]
+    assert [doc["_id"] for doc in db.docs.aggregate(optimized)] == [1]
+    naive = without_barrier(stages)
+    if policy_text == UNRESTRICTED:
+        with pytest.raises(pymongo.errors.OperationFailure, match="secret"):
+            list(db.docs.aggregate(optimized_like_mongodb(naive)))
+
+
+def without_barrier(stages):
+    """The stages with the views as built before: no ``$replaceWith`` where no field is restricted."""
+    kept = []
+    for stage in stages:
+        if stage == _BARRIER:
+            continue
+        if "$lookup" in stage:
+            stage = {"$lookup": {**stage["$lookup"], "pipeline": without_barrier(stage["$lookup"]["pipeline"])}}
+        kept.append(stage)
+    return kept

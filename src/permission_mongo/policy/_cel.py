@@ -9,8 +9,8 @@ String literals follow CEL's lexis exactly (cel-spec ``langdef.md``, "String and
 Values"): single, double and triple quotes, ``r``/``R`` raw strings, and CEL's escapes, not
 Python's. Bytes literals (``b"..."``) are refused: no condition compares binary data.
 
-The tree has two back ends (``_evaluate`` and ``_compile``); whatever they cannot translate
-exactly is refused here, at load time, with the position of the offending part.
+The tree has three back ends (``_evaluate``, ``_compile`` and ``_expression``); whatever they
+cannot translate exactly is refused here, at load time, with the position of the offending part.
 """
 
 from __future__ import annotations

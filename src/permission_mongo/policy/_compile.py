@@ -3,8 +3,9 @@
 Every sub-condition has a pair of filters: the documents where it is true and those where
 it is false. Documents where it is an error (a field missing, a type that does not compare)
 match neither, so negation swaps the pair and never wraps a subtree in ``$not``; ``&&``,
-``||`` and ``?:`` combine pairs by CEL's rules. Each side is built on demand. The top-level condition's true-filter is what
-the gateway injects.
+``||`` and ``?:`` combine pairs by CEL's rules. Each side is built on demand. The top-level
+condition's true-filter is what the gateway injects. That structure (``TwoSided``) is shared
+with back end three (``_expression``), which builds the same sides as aggregation expressions.
 
 MongoDB's matching differs from CEL's in ways each leaf guards against:
 
@@ -29,7 +30,10 @@ from . import _values as v
 from ._cel import And, Compare, DocPath, Has, Node, Not, Or, Ternary, reads_document
 from ._evaluate import evaluate_known
 
-__all__ = ["COLLATION", "NONE", "MATCH_NOTHING", "Filter", "compile_condition", "compile_true", "conjoin", "disjoin", "to_mongo"]
+__all__ = [
+    "COLLATION", "NONE", "MATCH_NOTHING", "Filter", "TwoSided", "compile_condition", "compile_true", "conjoin",
+    "disjoin", "equals_expression", "kind_expression", "to_mongo",
+]
 
 COLLATION: dict[str, str] = {"locale": "simple"}
 # A filter is a MongoDB filter dict ({} matches every document) or NONE, which matches none.
@@ -143,50 +147,134 @@ def compile_condition(node: Node, user: Mapping[str, Any], is_scalar: IsScalar =
     ``is_scalar(path)`` says the schema declares the field never an array.
     """
     compiler = _Compiler(user, is_scalar)
-    return compiler.filter(node, True), compiler.filter(node, False)
+    return compiler.side(node, True), compiler.side(node, False)
 
 
 def compile_true(node: Node, user: Mapping[str, Any], is_scalar: IsScalar = lambda path: False) -> Filter:
     """The documents where ``node`` is true (the half of the pair a plan needs)."""
-    return _Compiler(user, is_scalar).filter(node, True)
+    return _Compiler(user, is_scalar).side(node, True)
 
 
-class _Compiler:
-    """Builds one side of the pair: ``filter(node, truth)`` matches the documents where
-    ``node`` evaluates to ``truth``; negation asks the operand for the other side."""
+class TwoSided:
+    """What the filter compiler and the expression compiler (``_expression``) share: ``side(node,
+    truth)`` is the test for the documents where ``node`` evaluates to ``truth``. Negation asks
+    the operand for the other side, ``&&``, ``||`` and ``?:`` combine sides by CEL's rules, and
+    whatever depends only on the caller is decided here; subclasses say how to combine tests
+    (``both``, ``either``, ``ALWAYS``, ``NEVER``) and how to test one field."""
 
-    def __init__(self, user: Mapping[str, Any], is_scalar: IsScalar) -> None:
+    ALWAYS: Any
+    NEVER: Any
+
+    def __init__(self, user: Mapping[str, Any]) -> None:
         self.user = user
-        self.is_scalar = is_scalar
 
-    def filter(self, node: Node, truth: bool) -> Filter:
+    def both(self, *tests: Any) -> Any:
+        raise NotImplementedError
+
+    def either(self, *tests: Any) -> Any:
+        raise NotImplementedError
+
+    def side(self, node: Node, truth: bool) -> Any:
         if not reads_document(node):
-            value = evaluate_known(node, self.user)
-            return {} if value is truth else NONE
+            return self.ALWAYS if evaluate_known(node, self.user) is truth else self.NEVER
         match node:
             case Not(operand=operand):
-                return self.filter(operand, not truth)
+                return self.side(operand, not truth)
             case And(left=left, right=right):
                 # true when both are true; false when either is false
-                combine = conjoin if truth else disjoin
-                return combine(self.filter(left, truth), self.filter(right, truth))
+                combine = self.both if truth else self.either
+                return combine(self.side(left, truth), self.side(right, truth))
             case Or(left=left, right=right):
-                combine = disjoin if truth else conjoin
-                return combine(self.filter(left, truth), self.filter(right, truth))
+                combine = self.either if truth else self.both
+                return combine(self.side(left, truth), self.side(right, truth))
             case Ternary(condition=condition, if_true=if_true, if_false=if_false):
-                return disjoin(
-                    conjoin(self.filter(condition, True), self.filter(if_true, truth)),
-                    conjoin(self.filter(condition, False), self.filter(if_false, truth)),
+                return self.either(
+                    self.both(self.side(condition, True), self.side(if_true, truth)),
+                    self.both(self.side(condition, False), self.side(if_false, truth)),
                 )
             case DocPath(path=path):
-                # A bare field as a condition: it must hold a boolean.
-                field = ".".join(path)
-                return conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": truth}})
+                return self.boolean_field(path, truth)  # a bare field as a condition
             case Has(target=DocPath(path=path)):
-                return conjoin(*self.prefix_guards(path), {".".join(path): {"$exists": truth}})
+                return self.has(path, truth)
             case Compare():
                 return self.compare(node, truth)
         raise TypeError(f"cannot compile {node!r}")
+
+    def compare(self, node: Compare, truth: bool) -> Any:
+        """Decide the known side now (an error, or a value no field can be compared with
+        exactly, matches nothing), then test the field against it."""
+        op, left, right = node.op, node.left, node.right
+        if op == "in" and reads_document(right):
+            known = evaluate_known(left, self.user)
+            if known is v.ERROR or not v.comparable_with_document(known):
+                return self.NEVER
+            return self.known_in_field(right.path, v.normalize(known), truth)  # type: ignore[union-attr]
+        if reads_document(right):
+            left, right, op = right, left, _FLIPPED[op]
+        assert isinstance(left, DocPath)
+        known = evaluate_known(right, self.user)
+        if known is v.ERROR:
+            return self.NEVER
+        if op == "in" and v.kind(known) == v.MAP:
+            known = list(known)  # membership in a map: in its keys
+        if op == "in" and v.kind(known) != v.LIST:
+            return self.NEVER
+        if not v.comparable_with_document(known):
+            return self.NEVER
+        known = v.normalize(known)
+        if op == "==":
+            return self.equal(left.path, known, truth)
+        if op == "!=":
+            return self.equal(left.path, known, not truth)
+        if op == "in":
+            return self.field_in(left.path, known, truth)
+        if v.kind(known) not in v.ORDERED_KINDS:
+            return self.NEVER
+        return self.ordered(left.path, op, known, truth)
+
+    # The tests of one field, each for a known value already checked comparable and normalized.
+
+    def boolean_field(self, path: tuple[str, ...], truth: bool) -> Any:
+        raise NotImplementedError
+
+    def has(self, path: tuple[str, ...], truth: bool) -> Any:
+        raise NotImplementedError
+
+    def equal(self, path: tuple[str, ...], known: Any, truth: bool) -> Any:
+        raise NotImplementedError
+
+    def field_in(self, path: tuple[str, ...], items: list[Any], truth: bool) -> Any:
+        raise NotImplementedError
+
+    def ordered(self, path: tuple[str, ...], op: str, known: Any, truth: bool) -> Any:
+        raise NotImplementedError
+
+    def known_in_field(self, path: tuple[str, ...], known: Any, truth: bool) -> Any:
+        raise NotImplementedError
+
+
+class _Compiler(TwoSided):
+    """Builds one side of the pair as a filter."""
+
+    ALWAYS: Any = {}
+    NEVER: Any = NONE
+
+    def __init__(self, user: Mapping[str, Any], is_scalar: IsScalar) -> None:
+        super().__init__(user)
+        self.is_scalar = is_scalar
+
+    def both(self, *filters: Filter) -> Filter:
+        return conjoin(*filters)
+
+    def either(self, *filters: Filter) -> Filter:
+        return disjoin(*filters)
+
+    def boolean_field(self, path: tuple[str, ...], truth: bool) -> Filter:
+        field = ".".join(path)
+        return conjoin(self.resolves(path), self.not_array(field), {field: {"$eq": truth}})
+
+    def has(self, path: tuple[str, ...], truth: bool) -> Filter:
+        return conjoin(*self.prefix_guards(path), {".".join(path): {"$exists": truth}})
 
     # --- guards -----------------------------------------------------------------------------
 
@@ -203,38 +291,13 @@ class _Compiler:
 
     # --- comparisons --------------------------------------------------------------------------
 
-    def compare(self, node: Compare, truth: bool) -> Filter:
-        op, left, right = node.op, node.left, node.right
-        if op == "in" and reads_document(right):
-            return self.known_in_field(right, evaluate_known(left, self.user), truth)  # type: ignore[arg-type]
-        if reads_document(right):
-            left, right, op = right, left, _FLIPPED[op]
-        assert isinstance(left, DocPath)
-        known = evaluate_known(right, self.user)
-        if known is v.ERROR:
-            return NONE
-        if op == "in" and v.kind(known) == v.MAP:
-            known = list(known)  # membership in a map: in its keys
-        if op == "in" and v.kind(known) != v.LIST:
-            return NONE
-        if not v.comparable_with_document(known):
-            return NONE
-        known = v.normalize(known)
-        if op == "==":
-            return self.equal(left.path, known, truth)
-        if op == "!=":
-            return self.equal(left.path, known, not truth)
-        if op == "in":
-            return self.field_in(left.path, known, truth)
-        return self.ordered(left.path, op, known, truth)
-
     def equal(self, path: tuple[str, ...], known: Any, truth: bool) -> Filter:
         field = ".".join(path)
         resolves = self.resolves(path)
         if v.contains_nan(known):
             return NONE if truth else resolves  # NaN equals nothing, not even NaN
         if v.kind(known) == v.LIST:
-            equal = _equals_expression("$" + field, known)
+            equal = equals_expression("$" + field, known)
             return conjoin(resolves, {"$expr": equal if truth else {"$not": [equal]}})
         if truth:
             return conjoin(resolves, self.not_array(field), {field: {"$eq": known}})
@@ -262,8 +325,6 @@ class _Compiler:
     def ordered(self, path: tuple[str, ...], op: str, known: Any, truth: bool) -> Filter:
         field = ".".join(path)
         k = v.kind(known)
-        if k not in v.ORDERED_KINDS:
-            return NONE
         base = conjoin(self.resolves(path), self.not_array(field))
         operator = _ORDER_OPS[op] if truth else _ORDER_NEGATION[op]
         if k != v.NUMBER:
@@ -276,18 +337,15 @@ class _Compiler:
         ordered = {field: {operator: known, "$ne": _NAN}}
         return conjoin(base, ordered if truth else disjoin(ordered, {field: {"$eq": _NAN}}))
 
-    def known_in_field(self, target: DocPath, known: Any, truth: bool) -> Filter:
+    def known_in_field(self, path: tuple[str, ...], known: Any, truth: bool) -> Filter:
         """``known in doc.field``: the field must be a list; true when an element equals."""
-        if known is v.ERROR or not v.comparable_with_document(known):
-            return NONE
-        known = v.normalize(known)
-        field = target.dotted
-        is_list = conjoin(*self.prefix_guards(target.path), {field: {"$type": "array"}})
+        field = ".".join(path)
+        is_list = conjoin(*self.prefix_guards(path), {field: {"$type": "array"}})
         if v.contains_nan(known):
             return NONE if truth else is_list
         if v.kind(known) == v.LIST:
             elements = {"$cond": [{"$isArray": "$" + field}, "$" + field, []]}
-            contains = {"$anyElementTrue": [{"$map": {"input": elements, "as": "pm_e", "in": _equals_expression("$$pm_e", known)}}]}
+            contains = {"$anyElementTrue": [{"$map": {"input": elements, "as": "pm_e", "in": equals_expression("$$pm_e", known)}}]}
             return conjoin(is_list, {"$expr": contains if truth else {"$not": [contains]}})
         element = {"$elemMatch": {"$eq": known}}
         return conjoin(is_list, {field: element if truth else {"$not": element}})
@@ -296,7 +354,7 @@ class _Compiler:
 _TYPE_NAMES = {v.NULL: "null", v.BOOL: "bool", v.STRING: "string", v.DATE: "date", v.OBJECTID: "objectId"}
 
 
-def _equals_expression(value: Any, known: Any) -> Any:
+def equals_expression(value: Any, known: Any) -> Any:
     """An aggregation expression: ``value`` equals ``known`` under CEL's equality.
 
     Built from the known value's shape, element by element with explicit types, rather than
@@ -305,13 +363,16 @@ def _equals_expression(value: Any, known: Any) -> Any:
     """
     k = v.kind(known)
     if k == v.LIST:
-        elements = [_equals_expression({"$arrayElemAt": [value, i]}, item) for i, item in enumerate(known)]
+        elements = [equals_expression({"$arrayElemAt": [value, i]}, item) for i, item in enumerate(known)]
         same_size = {"$eq": [{"$size": value}, len(known)]}
         return {"$cond": [{"$isArray": value}, {"$cond": [same_size, {"$and": elements} if elements else True, False]}, False]}
-    if k == v.NUMBER:
-        is_kind: Any = {"$isNumber": value}
-    else:
-        is_kind = {"$eq": [{"$type": value}, _TYPE_NAMES[k]]}
     if k == v.NULL:
-        return is_kind
-    return {"$and": [is_kind, {"$eq": [value, {"$literal": known}]}]}
+        return kind_expression(value, k)
+    return {"$and": [kind_expression(value, k), {"$eq": [value, {"$literal": known}]}]}
+
+
+def kind_expression(value: Any, kind: str) -> Any:
+    """An aggregation expression: ``value`` is of this kind of scalar (false when missing)."""
+    if kind == v.NUMBER:
+        return {"$isNumber": value}
+    return {"$eq": [{"$type": value}, _TYPE_NAMES[kind]]}

@@ -11,6 +11,7 @@ from typing import Any
 from ._cel import And, Compare, DocPath, Has, ListExpr, Literal, Negate, Node, Not, Or, Ternary, UserPath
 from ._compile import COLLATION, NONE, compile_true, disjoin, to_mongo
 from ._evaluate import bind
+from ._expression import compile_expression, either, guard_filter
 from ._fields import FULL, HIDDEN, RoleFields, shape
 from ._errors import UnknownActionError, UnknownCollectionError
 from ._model import ACTIONS, CollectionSchema, PolicyConfig, Rule
@@ -68,13 +69,13 @@ class Identity:
 class _Grant:
     """One role's rule granting the action, bound to one caller."""
 
-    __slots__ = ("role", "rule", "fields", "_user", "_evaluate")
+    __slots__ = ("role", "rule", "fields", "user", "_evaluate")
 
     def __init__(self, rule: Rule, fields: RoleFields, user: Mapping[str, Any]) -> None:
         self.role = rule.role
         self.rule = rule
         self.fields = fields
-        self._user = user
+        self.user = user
         self._evaluate: Callable[[Mapping[str, Any]], Any] | None = None
 
     def holds(self, document: Mapping[str, Any]) -> bool:
@@ -82,19 +83,19 @@ class _Grant:
             return True
         if self._evaluate is None:
             # Bound on first use: many plans only ever serve filtered queries.
-            self._evaluate = bind(self.rule.when.root, self._user)
+            self._evaluate = bind(self.rule.when.root, self.user)
         return self._evaluate(document) is True
 
 
 class Plan:
     """What one caller may do with one action on one collection.
 
-    ``filter`` matches exactly the documents the action may touch (``{}`` for all of them);
-    combine it with a caller's filter as ``{"$and": [caller, plan.filter]}`` and run the query
+    ``filter`` matches exactly the documents the action may touch (``{}`` for all of them).
+    A caller's filter is combined with it by ``restrict``, never by hand, and the query runs
     under ``collation``. The plan is shared between requests: do not mutate ``filter``.
     """
 
-    __slots__ = ("action", "collection", "allowed", "filter", "_grants", "_uniform_fields")
+    __slots__ = ("action", "collection", "allowed", "filter", "_grants", "_uniform_fields", "_guard")
 
     def __init__(self, action: str, collection: str, grants: Sequence[_Grant], filter_: Any) -> None:
         self.action = action
@@ -105,6 +106,7 @@ class Plan:
         # When every granting role has the same field rules, no document needs evaluating.
         uniform = self._grants and all(g.rule.fields == self._grants[0].rule.fields for g in self._grants)
         self._uniform_fields = [self._grants[0].fields] if uniform else None
+        self._guard: Any = None  # built on first use
 
     def __repr__(self) -> str:
         return f"<Plan {self.action} {self.collection} allowed={self.allowed} filter={self.filter!r}>"
@@ -118,6 +120,32 @@ class Plan:
     def roles(self) -> tuple[str, ...]:
         """The roles whose rules grant this action (before looking at any document)."""
         return tuple(grant.role for grant in self._grants)
+
+    @property
+    def guard(self) -> Any:
+        """``filter`` as one aggregation expression: true exactly on the documents ``filter``
+        matches, and never an error on any document (``True`` when it holds everywhere)."""
+        if self._guard is None:
+            self._guard = either(*(
+                True if grant.rule.when is None else compile_expression(grant.rule.when.root, grant.user)
+                for grant in self._grants
+            ))
+        return self._guard
+
+    def restrict(self, caller: Mapping[str, Any], *conditions: Mapping[str, Any]) -> dict[str, Any]:
+        """A caller's filter within this plan: ``{"$and": [caller, plan.filter, *conditions]}``
+        (``conditions``: the gateway's own, such as another plan's filter), empty parts left out.
+
+        ``$and`` fixes no order of evaluation, so a database may evaluate the caller's ``$expr``
+        on any document of the collection, and an expression that can fail (``$toInt``,
+        ``$divide``...) would answer questions about documents outside the plan, in its error
+        or in its message. So each ``$expr`` of the caller runs under ``guard``: on every
+        document outside the plan it is false without being evaluated."""
+        parts = [guard_filter(caller, self.guard), self.filter, *conditions]
+        parts = [part for part in parts if part]
+        if not parts:
+            return {}
+        return dict(parts[0]) if len(parts) == 1 else {"$and": parts}
 
     def allows(self, document: Mapping[str, Any]) -> bool:
         """Whether the action may apply to ``document`` (as stored, or as it would be stored)."""

@@ -4,10 +4,11 @@ collection enters: the source, ``$lookup``, ``$graphLookup``, ``$unionWith`` (an
 
 Each entry point gets the collection's *view*: a ``$match`` with the caller's read filter,
 then one ``$replaceWith`` that rebuilds each document with hidden fields gone and masked fields
-holding their masked values, before any stage of the caller's sees it. The view is built
-with aggregation expressions only (no dotted-path projection, which some servers get wrong
-through arrays). Where several roles grant read with different field rules, the view takes,
-field by field, the strictest of them: a pipeline cannot tell which role reached a document.
+holding their masked values, before any stage of the caller's sees it (and which no stage of
+the caller's can be moved ahead of: see ``view_stages``). The view is built with aggregation
+expressions only (no dotted-path projection, which some servers get wrong through arrays).
+Where several roles grant read with different field rules, the view takes, field by field, the
+strictest of them: a pipeline cannot tell which role reached a document.
 
 The caller's stages and expressions are allow-listed, and the fields they name must be ones
 the caller may filter on (readable, unmasked, in every document), so that a pipeline is no
@@ -311,7 +312,8 @@ class _Rewriter:
         restrict = spec.get("restrictSearchWithMatch", {})
         check_filter(restrict, inner.check)
         check_field_name(spec["as"])
-        rewritten = {**spec, "restrictSearchWithMatch": to_mongo(conjoin(dict(restrict), foreign.filter))}
+        # The caller's restriction runs on the collection's raw documents: restricted as a find's is.
+        rewritten = {**spec, "restrictSearchWithMatch": foreign.restrict(restrict)}
         depth = spec.get("depthField")
         view = _View.of(foreign.role_fields, keep=[depth] if isinstance(depth, str) else [])
         scope.made.add(spec["as"])
@@ -349,14 +351,26 @@ _STAGES = {
 
 # --- the view: a document as the caller may see it, as an aggregation expression ------------
 
+# The view's last stage when no field is restricted: the document itself, computed.
+_BARRIER: dict[str, Any] = {"$replaceWith": {"$mergeObjects": ["$$ROOT"]}}
+
+
 def view_stages(plan: Plan, *, extra_filter: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``$match`` on the plan's filter, then the rebuilt document (when fields are restricted)."""
+    """``$match`` on the plan's filter, then the document rebuilt as the caller may see it.
+
+    The rebuilt document is also a barrier. MongoDB moves a ``$match`` ahead of the stages
+    before it whose modified paths it knows and the filter does not read (``$sort``,
+    ``$project``/``$set``/``$unset``, ``$lookup``, and ``$replaceWith`` of a bare field path),
+    then merges adjacent ``$match`` stages into one ``$and``, which fixes no order: a caller's
+    ``$expr`` would run on every document of the collection, and one that can fail would
+    answer questions about documents outside the view. A ``$replaceWith`` of a computed
+    document modifies every path, so nothing the caller wrote moves ahead of it; it is kept
+    even when no field is restricted."""
     match = plan.filter if extra_filter is None else to_mongo(conjoin(dict(plan.filter), dict(extra_filter)))
-    stages: list[dict[str, Any]] = [{"$match": match}]
     view = _View.of(plan.role_fields)
-    if not view.unrestricted:
-        stages.append({"$replaceWith": view.expression("$$ROOT")})
-    return stages
+    if view.unrestricted:
+        return [{"$match": match}, dict(_BARRIER)]
+    return [{"$match": match}, {"$replaceWith": view.expression("$$ROOT")}]
 
 
 _STRICTNESS = {FULL: 0, PARTIAL: 1, HIDDEN: 3}

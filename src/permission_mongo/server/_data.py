@@ -1,7 +1,8 @@
 """The data plane: create, read, update, delete, find and count under the policy.
 
 Every operation takes the caller's plan for its action and lets MongoDB touch only what the
-plan allows: reads and deletes run with the plan's filter (``{"$and": [caller, plan]}``) and
+plan allows: reads and deletes run with the caller's filter restricted to the plan's
+(``plan.restrict``, which also keeps the caller's expressions off other documents) and
 collation; creates and updates are checked on the document as it will be stored (DESIGN
 invariant 5), and an update is written only if the stored document is still the one checked.
 What is returned is shaped by the read plan (hidden fields removed, masked fields masked).
@@ -102,14 +103,6 @@ class FindQuery:
     cursor: str | None = None
 
 
-def _combine(*filters: Mapping[str, Any]) -> dict[str, Any]:
-    """AND of the non-empty filters; the caller's always comes first, never merged into the plan's."""
-    parts = [f for f in filters if f]
-    if not parts:
-        return {}
-    return dict(parts[0]) if len(parts) == 1 else {"$and": parts}
-
-
 _MISSING: Any = object()
 
 
@@ -119,7 +112,7 @@ def _by_id(key: Any, scope: Mapping[str, Any]) -> dict[str, Any]:
     inside ``$and`` for an index still find the document by ``_id`` (SecantusDB: 0.4 ms
     against 2.2 ms per lookup)."""
     if "_id" in scope:
-        return _combine({"_id": key}, scope)
+        return {"$and": [{"_id": key}, scope]}
     return {"_id": key, **scope}
 
 
@@ -472,7 +465,7 @@ class DataPlane:
             previous.check(binding)
             after = after_condition(keys, previous.values)
         found = await documents.find(
-            _combine(query.filter, read.filter, after), sort=keys, limit=limit + 1, collation=read.collation
+            read.restrict(query.filter, after), sort=keys, limit=limit + 1, collation=read.collation
         )
         has_more = len(found) > limit
         page = found[:limit]
@@ -509,7 +502,7 @@ class DataPlane:
         _, documents = self._collection(collection)
         read = self._plan(identity, "read", collection)
         check_filter(filter, read)
-        return await documents.count(_combine(filter, read.filter), collation=read.collation)
+        return await documents.count(read.restrict(filter), collation=read.collation)
 
     # --- batches (see _batch) -----------------------------------------------------------------
 
@@ -568,7 +561,7 @@ class DataPlane:
         plan = self._plan(identity, "update", collection)
         if selection.filter is not None:
             check_filter(selection.filter, read)
-        scope = _combine(selected, read.filter, plan.filter)
+        scope = read.restrict(selected, plan.filter)
         found = await documents.find(scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation)
         if len(found) > self.max_batch:
             raise BadRequestError(
@@ -618,7 +611,7 @@ class DataPlane:
         plan = self._plan(identity, "delete", collection)
         if selection.filter is not None:
             check_filter(selection.filter, read)
-        return await documents.delete_many(_combine(selected, read.filter, plan.filter), collation=plan.collation)
+        return await documents.delete_many(read.restrict(selected, plan.filter), collation=plan.collation)
 
     def _check_batch_size(self, size: int, field: str) -> None:
         if size > self.max_batch:
