@@ -46,8 +46,10 @@ __all__ = [
     "bson_compare",
     "bson_equal",
     "check_field_names",
+    "stored_dependencies",
     "update_paths",
     "validate_update",
+    "written_paths",
 ]
 
 UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$mul", "$min", "$max", "$push", "$pull", "$addToSet", "$rename")
@@ -228,6 +230,41 @@ def update_paths(update: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield operator, path
             if operator == "$rename":
                 yield operator, argument
+
+
+def written_paths(update: Mapping[str, Any], document: Mapping[str, Any]) -> list[str]:
+    """The paths a valid update writes on ``document``: those of ``update_paths``, less both
+    paths of a ``$rename`` whose source is missing (MongoDB writes nothing then). A check of
+    what was written (the schema's) must not look at a target left as it was: that would judge
+    a stored value the caller may not see."""
+    written: list[str] = []
+    for operator, fields in update.items():
+        for path, argument in fields.items():
+            if operator == "$rename":
+                if _get(document, _split(path, operator), operator) is not _MISSING:  # type: ignore[arg-type]
+                    written += [path, argument]
+            else:
+                written.append(path)
+    return written
+
+
+# Operators whose outcome depends on the stored value only above their path: they overwrite
+# or remove it whole. Every other operator reads the value at its path (and all under it).
+_WHOLE = frozenset({"$set", "$unset"})
+
+
+def stored_dependencies(update: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(operator, path, whole) for every path a valid update touches (``validate_update``
+    first). ``whole``: the outcome depends on the stored document only above ``path`` (what
+    holds it), as for ``$set``, ``$unset`` and the target of ``$rename``; otherwise it depends
+    on the stored value at ``path`` and everything under it: its answer, an error (a type, a
+    path through a scalar) or a schema check of the new value can tell that value. ``$rename``
+    reads its source and overwrites its target."""
+    for operator, fields in update.items():
+        for path, argument in fields.items():
+            yield operator, path, operator in _WHOLE
+            if operator == "$rename":
+                yield operator, argument, True
 
 
 # --- the update ------------------------------------------------------------------------------

@@ -26,8 +26,17 @@ from typing import Any
 from bson import ObjectId
 
 from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError
+from ..policy._engine import masked_dependency
 from ..policy._validate import validate_document
-from ..policy._update import UPDATE_OPERATORS, UpdateError, apply_update, check_field_names, update_paths, validate_update
+from ..policy._update import (
+    UPDATE_OPERATORS,
+    UpdateError,
+    apply_update,
+    check_field_names,
+    update_paths,
+    validate_update,
+    written_paths,
+)
 from ..store import (
     DatabaseUnavailableError,
     DocumentStore,
@@ -340,7 +349,7 @@ class DataPlane:
         assert self.policy is not None
         plan = self.policy.plan(identity, "update", collection)
         after = await self._replace_checked(
-            identity, collection, documents, plan, before, update, paths, label=document_id, scope=read.filter
+            identity, collection, documents, plan, read, before, update, paths, label=document_id, scope=read.filter
         )
         if after is None:
             raise NotFoundError(
@@ -368,13 +377,17 @@ class DataPlane:
         identity: Identity,
         collection: str,
         plan: Plan,
+        read: Plan,
         before: Mapping[str, Any],
         update: Mapping[str, Any],
         paths: Sequence[str],
         label: str,
     ) -> dict[str, Any]:
         """``before`` updated, if the caller may update it, write every path on it, and the
-        result is still a document it may update with those paths writable (invariant 5)."""
+        result is still a document it may update with those paths writable (invariant 5).
+        Nothing of what the update depends on may be masked for the caller, under the update
+        plan or the read plan (which shapes the answer): a masked field is only overwritten
+        or removed whole, never moved, copied or compared."""
         if not plan.allowed or not plan.allows(before):
             raise ForbiddenError(
                 f"you may not update document {label!r} of {collection!r}",
@@ -382,6 +395,10 @@ class DataPlane:
             )
         for path in paths:
             self._check_writable(plan, path, before)
+        masked = masked_dependency(update, before, (plan, read))
+        if masked is not None:
+            operator, path, whole = masked
+            raise FieldNotWritableError(_masked_message(operator, path, whole), details={"field": path, "operator": operator})
         after = apply_update(before, update)
         if self.timestamps:
             after["updated_at"] = _now()
@@ -395,7 +412,7 @@ class DataPlane:
         for path in paths:  # and by a role that still holds on the new state
             self._check_writable(plan, path, after)
         assert self.policy is not None
-        _check_schema(self.policy.collection(collection), after, paths)
+        _check_schema(self.policy.collection(collection), after, written_paths(update, before))
         return after
 
     async def _replace_checked(
@@ -404,6 +421,7 @@ class DataPlane:
         collection: str,
         documents: DocumentStore,
         plan: Plan,
+        read: Plan,
         before: dict[str, Any],
         update: Mapping[str, Any],
         paths: Sequence[str],
@@ -415,7 +433,7 @@ class DataPlane:
         if it changed meanwhile, check again against what is stored now (found by ``_id`` within
         ``scope``). Returns what was written, or None if the document left ``scope``."""
         for _ in range(_WRITE_ATTEMPTS):
-            after = self._post_image(identity, collection, plan, before, update, paths, label)
+            after = self._post_image(identity, collection, plan, read, before, update, paths, label)
             if await documents.replace_if_unchanged(before, after, collation=plan.collation):
                 return after
             # Changed meanwhile: check again against what is stored now.
@@ -588,7 +606,7 @@ class DataPlane:
                     return
                 try:
                     after = await self._replace_checked(
-                        identity, collection, documents, plan, before, update, paths,
+                        identity, collection, documents, plan, read, before, update, paths,
                         label=str(before["_id"]), scope=scope,
                     )
                 except DatabaseUnavailableError:
@@ -680,6 +698,18 @@ def _as_update(body: Any) -> dict[str, Any]:
             details={"operator": unknown[0]},
         )
     return dict(body)
+
+
+def _masked_message(operator: str, path: str, whole: bool) -> str:
+    if whole:
+        return (
+            f"{operator} {path!r} writes inside a field that is masked for you; a masked field "
+            "may only be set or unset whole"
+        )
+    return (
+        f"{operator} {path!r} would depend on a value that is masked for you; a masked field "
+        "may only be set or unset whole, never moved, compared or computed on"
+    )
 
 
 def _not_attempted() -> ServiceUnavailableError:
