@@ -10,7 +10,9 @@ Batch create, update and delete reuse the single-document checks per document (s
 Document ids in paths: a 24-hex-digit string is an ObjectId; any other string of
 ``[A-Za-z0-9_.:~-]`` (at most 200 characters) is a string ``_id``; anything else is a 400. So a
 document created with a string ``_id`` is reachable as long as that string is not 24 hex digits,
-which create refuses (send ``{"$oid": ...}`` for an ObjectId).
+which create refuses (send ``{"$oid": ...}`` for an ObjectId). A create may give its ``_id`` only
+in a collection whose schema says ``access.client_ids: true``: elsewhere the gateway chooses it,
+since a duplicate id answers 409 whichever tenant's document holds it.
 """
 
 from __future__ import annotations
@@ -287,6 +289,13 @@ class DataPlane:
                 )
         document: dict[str, Any] = {}
         if "_id" in body:
+            if not schema.client_ids:
+                # A duplicate would answer 409 even for another tenant's document.
+                raise FieldNotWritableError(
+                    f"'_id' is chosen by the gateway in {collection!r}; leave it out (schema.yml's "
+                    f"collections.{collection}.access.client_ids: true lets callers choose it)",
+                    details={"field": "_id"},
+                )
             _check_new_id(body["_id"])
             document["_id"] = body["_id"]
         else:
