@@ -334,7 +334,7 @@ class DataPlane:
         _, documents = self._collection(collection)
         read = self._plan(identity, "read", collection)
         key = parse_document_id(document_id)
-        found = await documents.find_one(_by_id(key, read.filter), collation=read.collation)
+        found = await documents.find_by_id(key, read.filter, collation=read.collation)
         if found is None:
             raise NotFoundError(
                 f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
@@ -446,7 +446,7 @@ class DataPlane:
             if await documents.replace_if_unchanged(before, after, collation=plan.collation):
                 return after
             # Changed meanwhile: check again against what is stored now.
-            found = await documents.find_one(_by_id(before["_id"], scope), collation=plan.collation)
+            found = await documents.find_by_id(before["_id"], scope, collation=plan.collation)
             if found is None:
                 return None
             before = found
