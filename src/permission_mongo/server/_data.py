@@ -35,6 +35,8 @@ from ..policy._update import (
     UpdateError,
     apply_update,
     check_field_names,
+    nesting_depth,
+    update_depths,
     update_paths,
     validate_update,
     written_paths,
@@ -54,6 +56,7 @@ from .errors import (
     BadRequestError,
     CollectionNotFoundError,
     ConflictError,
+    DocumentTooDeepError,
     FieldNotWritableError,
     ForbiddenError,
     GatewayError,
@@ -206,6 +209,7 @@ class DataPlane:
         default_limit: int,
         max_limit: int,
         max_batch: int = 1_000,
+        max_depth: int = 100,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -213,6 +217,7 @@ class DataPlane:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.max_batch = max_batch
+        self.max_depth = max_depth
         settings = policy.config.settings if policy is not None else {}
         self.timestamps = settings.get("auto_timestamps", True) is not False
 
@@ -301,6 +306,7 @@ class DataPlane:
         else:
             document["_id"] = ObjectId() if new_id is None else new_id
         document.update((key, value) for key, value in body.items() if key != "_id")
+        self._check_written_depth(document)
         if tenant_field and identity.tenant_id is not None:
             _set_path(document, tenant_field, identity.tenant_id)
         if owner_field and not _has_path(document, owner_field) and identity.id is not None:
@@ -320,6 +326,19 @@ class DataPlane:
             self._check_writable(plan, path, document)
         _check_schema(schema, document, None)
         return document
+
+    def _check_written_depth(self, document: Mapping[str, Any], path: str = "body") -> None:
+        """422 if ``document`` would be stored nested deeper than ``limits.max_document_depth``
+        (the database may store it, and then nothing could answer with it)."""
+        depth = nesting_depth(document)
+        if depth > self.max_depth:
+            raise RequestValidationError.listing([{"field": path, "message": self._depth_problem(depth)}])
+
+    def _depth_problem(self, depth: int) -> str:
+        return (
+            f"the document would nest {depth} levels of documents and arrays; at most {self.max_depth} "
+            "(limits.max_document_depth)"
+        )
 
     @staticmethod
     def _check_writable(plan: Plan, path: str, *documents: Mapping[str, Any]) -> None:
@@ -371,6 +390,12 @@ class DataPlane:
         FIELD_NOT_WRITABLE) if no document could take them or they touch system fields."""
         update = _as_update(body)
         validate_update(update)  # UpdateError (400) for what no document could take
+        too_deep = [
+            {"field": path, "message": self._depth_problem(depth)}
+            for path, depth in update_depths(update) if depth > self.max_depth
+        ]
+        if too_deep:
+            raise RequestValidationError.listing(too_deep)
         system = self._system_fields(schema)
         for operator, path in update_paths(update):
             for field in system:
@@ -402,6 +427,14 @@ class DataPlane:
                 f"you may not update document {label!r} of {collection!r}",
                 details={"action": "update", "collection": collection, "id": label},
             )
+        depth = nesting_depth(before)
+        if depth > self.max_depth:
+            raise DocumentTooDeepError(
+                f"document {label!r} nests {depth} levels of documents and arrays, more than the gateway "
+                f"writes ({self.max_depth}, limits.max_document_depth); it was stored directly in the "
+                "database: change it there",
+                details={"collection": collection, "id": label},
+            )
         for path in paths:
             self._check_writable(plan, path, before)
         masked = masked_dependency(update, before, (plan, read))
@@ -409,6 +442,7 @@ class DataPlane:
             operator, path, whole = masked
             raise FieldNotWritableError(_masked_message(operator, path, whole), details={"field": path, "operator": operator})
         after = apply_update(before, update)
+        self._check_written_depth(after, "update")  # a $rename may move a value deeper
         if self.timestamps:
             after["updated_at"] = _now()
         after["updated_by"] = identity.id
