@@ -208,3 +208,18 @@ def test_documents_holding_nan_and_other_values_eq_finds_equal_update_fine(
         assert math.isnan(now["score"]) and math.isnan(now["nested"]["x"][0])
         assert math.copysign(1, now["zero"]) == -1 and str(now["price"]) == "1.10" and type(now["count"]) is Int64
     assert notes_database.notes.find_one({"_id": note["_id"]})["title"] == "t2"
+
+
+def test_a_document_too_large_to_swap_is_a_400_telling_no_size(
+    writer: httpx.Client, note: dict[str, Any], notes_database: Any
+) -> None:
+    # A known limit (README): the compare-and-swap sends the document as read and as written
+    # in one command, so a document over about 8 MiB is not updated through the gateway; the
+    # answer says so without a size (the caller cannot see "secret", which makes it that big).
+    notes_database.notes.update_one({"_id": note["_id"]}, {"$set": {"secret": "s" * (9 * 1024 * 1024)}})
+    try:
+        error = assert_error(writer.patch(f"{NOTES}/{note['_id']}", json={"level": 4}), 400, "BAD_REQUEST")
+        assert "too large to be updated" in error["message"] and error["details"] == {}
+        assert not any(char.isdigit() for char in error["message"].replace("16 MiB", ""))
+    finally:
+        notes_database.notes.update_one({"_id": note["_id"]}, {"$set": {"secret": "s"}})

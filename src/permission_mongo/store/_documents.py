@@ -169,7 +169,14 @@ class DocumentStore:
             return True
         collation = await self._collation(collation)
         with database_errors():
-            result = await self._collection.update_one(*swap_if_unchanged(before, after), collation=collation)
+            try:
+                result = await self._collection.update_one(*swap_if_unchanged(before, after), collation=collation)
+            except pymongo.errors.DocumentTooLarge as exc:
+                # The command carries the document as read and as written: 16 MiB for both.
+                raise InvalidQueryError(
+                    "the document is too large to be updated through the gateway: the document as "
+                    "read and as written must fit together in one database command (16 MiB)"
+                ) from exc
         return result.modified_count == 1
 
     async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
