@@ -17,6 +17,8 @@ import httpx
 import pymongo.errors
 import pytest
 from bson import ObjectId
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .harness import Gateway, assert_error, ejson, user_client
 
@@ -79,6 +81,28 @@ def test_an_update_writes_at_most_the_limit(admin: httpx.Client, gateway_db: Any
     refused_for_depth(admin.patch(f"{CUSTOMERS}/batch", json={**ids, "update": {"$set": {"deep": nest(600)}}}))
     result = ejson(admin.patch(f"{CUSTOMERS}/batch", json={**ids, "update": {"$rename": {"y.z": "y.w.v"}}}))
     assert result["modified"] == 0 and result["refused"][0]["error"]["code"] == "VALIDATION_ERROR"
+
+
+def mixed(kinds: list[str]) -> Any:
+    value: Any = "x"
+    for kind in kinds:
+        value = {"k": value} if kind == "doc" else [value, 1]
+    return value
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kinds=st.lists(st.sampled_from(["doc", "array"]), min_size=90, max_size=110) | st.lists(st.sampled_from(["doc", "array"]), max_size=900))
+def test_any_nesting_is_created_or_refused_by_the_bound(gateway: Gateway, kinds: list[str]) -> None:
+    # nest(value) under "deep": len(kinds) levels, and the top-level document.
+    with user_client(gateway, "root", "depth-tenant", ["admin"]) as admin:
+        for method, path, body in (
+            ("POST", CUSTOMERS, {"name": "n", "deep": mixed(kinds)}),
+            ("POST", f"{CUSTOMERS}/batch", {"documents": [{"name": "n", "deep": mixed(kinds)}]}),
+        ):
+            response = admin.request(method, path, json=body)
+            assert response.status_code < 500, response.text
+            failed = response.status_code == 422 or (response.status_code == 200 and bool(response.json()["failed"]))
+            assert failed == (len(kinds) + 1 > 100), (len(kinds), response.text[:300])
 
 
 def _deepest_storable(collection: Any, tenant: str) -> int:
