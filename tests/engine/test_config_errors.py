@@ -667,6 +667,12 @@ def test_unknown_access_key() -> None:
     )
 
 
+def test_client_ids_of_wrong_type() -> None:
+    assert schema_error("collections:\n  orders:\n    access: {client_ids: yes please}\n") == (
+        "<schema>:3:26: collections.orders.access.client_ids must be true or false, got the string 'yes please'"
+    )
+
+
 def test_unknown_field_type() -> None:
     assert schema_error("collections:\n  orders:\n    fields:\n      title: {type: strng}\n") == (
         "<schema>:4:21: unknown type 'strng' in collections.orders.fields.title; did you mean 'string'?"

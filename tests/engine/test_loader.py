@@ -66,7 +66,7 @@ collections:
   users:
     hierarchy: {user_id_field: _id, manager_field: manager_id}
   countries:
-    access: {tenant_field: null}
+    access: {tenant_field: null, client_ids: true}
 """
 
 
@@ -267,6 +267,12 @@ def test_tenant_and_owner_fields_from_access_or_settings(config: PolicyConfig) -
     assert (documents.tenant_field, documents.owner_field) == ("org_id", "owner_id")
     assert (users.tenant_field, users.owner_field) == ("tenant_id", "owner_id")
     assert (countries.tenant_field, countries.owner_field) == (None, "owner_id")  # null: none
+
+
+def test_client_ids_only_where_a_collection_opts_in(config: PolicyConfig) -> None:
+    assert config.collections["countries"].client_ids is True
+    assert config.collections["documents"].client_ids is False
+    assert config.collections["notes"].client_ids is False  # no schema: the default
 
 
 def test_raw_is_the_collection_as_written_in_plain_dicts(config: PolicyConfig) -> None:

@@ -196,3 +196,18 @@ def test_bson_order_across_types() -> None:
         for high in ordered[i + 1:]:
             assert bson_compare(low, high) == -1, (low, high)
             assert bson_compare(high, low) == 1, (high, low)
+
+
+def test_nesting_depth_counts_documents_and_arrays_without_recursing() -> None:
+    from permission_mongo.policy._update import check_field_names, nesting_depth, update_depths
+
+    assert [nesting_depth(v) for v in (1, {}, [], {"a": 1}, {"a": [{}]}, [[1], 2])] == [0, 1, 1, 1, 3, 2]
+    deep: Any = 1
+    for _ in range(50_000):  # far deeper than Python's recursion limit
+        deep = [{"a": deep}]
+    assert nesting_depth(deep) == 100_000
+    check_field_names(deep)  # no RecursionError either
+    assert dict(update_depths({
+        "$set": {"a.b": {"c": 1}, "x": 1}, "$push": {"l": [1]}, "$addToSet": {"s": {"$each": [1, [2]]}},
+        "$unset": {"u": ""}, "$rename": {"r": "q"}, "$pull": {"p": [[1]]}, "$inc": {"n.m": 1},
+    })) == {"a.b": 3, "x": 1, "l": 3, "s": 3, "n.m": 2}

@@ -37,6 +37,7 @@ def serve_fails(config_dir: Path, *args: str, env: Mapping[str, str] | None = No
         pytest.param("auth:\n  jwt:\n    algorithm: none\n    secret: " + "s" * 40 + "\n", ["server.yml:3:16", "unsupported algorithm 'none'"], id="alg-none"),
         pytest.param("auth:\n  jwt:\n    algorithm: RS256\n    public_key: not a key\n", ["server.yml:4:17", "public key"], id="bad-public-key"),
         pytest.param("cursor:\n  secret: ${ENV.NOT_SET_ANYWHERE}\n", ["server.yml:2:11", "'NOT_SET_ANYWHERE' is not set"], id="unset-env"),
+        pytest.param("limits:\n  max_document_depth: 101\n", ["server.yml:2:23", "limits.max_document_depth must be at most 100"], id="deeper-than-mongodb"),
         pytest.param("limits: [1, 2\n", ["server.yml:2", "invalid YAML"], id="yaml-syntax"),
         pytest.param("- a list\n", ["server.yml:1", "must be a mapping"], id="not-a-mapping"),
     ],

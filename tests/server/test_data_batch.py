@@ -68,31 +68,32 @@ def test_each_document_is_checked_as_a_single_create_and_reported_by_index(
         "not a document",                              # 1 VALIDATION_ERROR
         draft(approved_by="alice"),                    # 2 FIELD_NOT_WRITABLE (deny_write)
         draft(status="approved"),                      # 3 FORBIDDEN (the create rule)
-        draft(_id=oid(given), title="given id"),       # 4 created
-        draft(_id=oid(given), title="same id"),        # 5 CONFLICT (duplicate in the batch)
-        draft(_id="65a000000000000000000001"),         # 6 VALIDATION_ERROR (hex string id)
+        draft(_id=oid(given), title="given id"),       # 4 FIELD_NOT_WRITABLE (the gateway chooses ids)
+        draft(title="second"),                         # 5 created
+        draft(_id="65a000000000000000000001"),         # 6 FIELD_NOT_WRITABLE
         draft(title="last"),                           # 7 created
         draft(created_by="mallory"),                   # 8 FIELD_NOT_WRITABLE (system field)
         draft(tenant_id="other"),                      # 9 FIELD_NOT_WRITABLE (tenant)
         draft(**{"$where": "1"}),                      # 10 BAD_REQUEST (field name)
-        draft(_id=oid(existing)),                      # 11 CONFLICT (already stored)
+        draft(_id=oid(existing)),                      # 11 FIELD_NOT_WRITABLE, as 4: nothing said of the id
     ]
     with user_client(gateway, "alice", tenant, ["user"]) as alice:
         result = batch(alice.post(f"{EXPENSES}/batch", json={"documents": documents}))
     assert codes(result) == {
-        1: "VALIDATION_ERROR", 2: "FIELD_NOT_WRITABLE", 3: "FORBIDDEN", 5: "CONFLICT", 6: "VALIDATION_ERROR",
-        8: "FIELD_NOT_WRITABLE", 9: "FIELD_NOT_WRITABLE", 10: "BAD_REQUEST", 11: "CONFLICT",
+        1: "VALIDATION_ERROR", 2: "FIELD_NOT_WRITABLE", 3: "FORBIDDEN", 4: "FIELD_NOT_WRITABLE", 6: "FIELD_NOT_WRITABLE",
+        8: "FIELD_NOT_WRITABLE", 9: "FIELD_NOT_WRITABLE", 10: "BAD_REQUEST", 11: "FIELD_NOT_WRITABLE",
     }
     assert [f["index"] for f in result["failed"]] == sorted(codes(result))
     for failure in result["failed"]:
         assert failure["error"]["message"]
     by_index = {f["index"]: f["error"] for f in result["failed"]}
     assert by_index[2]["details"] == {"field": "approved_by"}
+    assert by_index[4] == by_index[11]
     # Created: the good ones, in the order sent, each exactly as a single create stores it.
-    assert len(result["created"]) == 3 and result["created"][1] == given
+    assert len(result["created"]) == 3 and given not in result["created"]
     stored = {doc["_id"]: doc for doc in gateway_db.expenses.find({"tenant_id": tenant})}
     assert set(stored) == set(result["created"])
-    assert [stored[i]["title"] for i in result["created"]] == ["first", "given id", "last"]
+    assert [stored[i]["title"] for i in result["created"]] == ["first", "second", "last"]
     for doc in stored.values():
         assert doc["owner_id"] == "alice" and doc["created_by"] == "alice" and doc["created_at"] == doc["updated_at"]
     assert gateway_db.expenses.find_one({"_id": existing}) == {"_id": existing, "tenant_id": "elsewhere", "title": "x"}
@@ -336,7 +337,8 @@ def test_the_sdk_batch_calls_return_what_its_docs_show(gateway: Gateway, tenant:
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, pymongo.MongoClient]]:
-    """A gateway on a database of its own that can be told to fail commands; batches of 5."""
+    """A gateway on a database of its own that can be told to fail commands; batches of 5;
+    expenses take ids chosen by callers."""
     with EmbeddedDatabase(tmp_path_factory.mktemp("faulty-db"), test_commands=True) as database:
         config = write_config(
             tmp_path_factory.mktemp("faulty-config"),
@@ -349,6 +351,10 @@ limits:
   max_batch_size: 5
 """,
         )
+        schema = (config / "schema.yml").read_text()
+        access = "access: {tenant_field: tenant_id, owner_field: owner_id}"
+        assert schema.count(access) == 1
+        (config / "schema.yml").write_text(schema.replace(access, access[:-1] + ", client_ids: true}"))
         command = serve_command(config, "--port", "0", "--mongodb-uri", database.uri, "--database", "faulty")
         server = Gateway(command, env=clean_environment()).start()
         client: pymongo.MongoClient = pymongo.MongoClient(database.uri, tz_aware=False)

@@ -182,3 +182,44 @@ def test_a_document_changed_meanwhile_is_checked_again(
         statuses = list(pool.map(bump, range(12)))
     assert statuses.count(200) == 5 and set(statuses) <= {200, 403, 409}, statuses
     assert stored(notes_database, note)["level"] == 5
+
+
+def test_documents_holding_nan_and_other_values_eq_finds_equal_update_fine(
+    writer: httpx.Client, note: dict[str, Any], notes_database: Any
+) -> None:
+    # The compare-and-swap once compared the stored document with $eq, which never finds a
+    # document holding NaN equal to itself on SecantusDB: such a document answered 409 forever.
+    import math
+
+    from bson import Decimal128, Int64
+
+    odd = {"score": math.nan, "zero": -0.0, "price": Decimal128("1.10"), "count": Int64(2), "nested": {"x": [math.nan, 1.0]}}
+    notes_database.notes.update_one({"_id": note["_id"]}, {"$set": odd})
+    response = writer.patch(f"{NOTES}/{note['_id']}", json={"title": "t2"})
+    assert response.status_code == 200, response.text
+    ids = []
+    for _ in range(3):
+        ids.append(ObjectId())
+        notes_database.notes.insert_one({**note, **odd, "_id": ids[-1]})
+    result = ejson(writer.patch(f"{NOTES}/batch", json={"ids": [str(i) for i in ids], "update": {"$inc": {"level": 1}}}))
+    assert (result["matched"], result["modified"], result["refused"]) == (3, 3, [])
+    for key in [note["_id"], *ids]:
+        now = notes_database.notes.find_one({"_id": key})
+        assert math.isnan(now["score"]) and math.isnan(now["nested"]["x"][0])
+        assert math.copysign(1, now["zero"]) == -1 and str(now["price"]) == "1.10" and type(now["count"]) is Int64
+    assert notes_database.notes.find_one({"_id": note["_id"]})["title"] == "t2"
+
+
+def test_a_document_too_large_to_swap_is_a_400_telling_no_size(
+    writer: httpx.Client, note: dict[str, Any], notes_database: Any
+) -> None:
+    # A known limit (README): the compare-and-swap sends the document as read and as written
+    # in one command, so a document over about 8 MiB is not updated through the gateway; the
+    # answer says so without a size (the caller cannot see "secret", which makes it that big).
+    notes_database.notes.update_one({"_id": note["_id"]}, {"$set": {"secret": "s" * (9 * 1024 * 1024)}})
+    try:
+        error = assert_error(writer.patch(f"{NOTES}/{note['_id']}", json={"level": 4}), 400, "BAD_REQUEST")
+        assert "too large to be updated" in error["message"] and error["details"] == {}
+        assert not any(char.isdigit() for char in error["message"].replace("16 MiB", ""))
+    finally:
+        notes_database.notes.update_one({"_id": note["_id"]}, {"$set": {"secret": "s"}})

@@ -12,12 +12,14 @@ from ._cel import And, Compare, DocPath, Has, ListExpr, Literal, Negate, Node, N
 from ._compile import COLLATION, NONE, compile_true, disjoin, to_mongo
 from ._evaluate import bind
 from ._expression import compile_expression, either, guard_filter
-from ._fields import FULL, HIDDEN, RoleFields, shape
+from ._fields import FULL, HIDDEN, PARTIAL, RoleFields, shape
 from ._errors import UnknownActionError, UnknownCollectionError
 from ._model import ACTIONS, CollectionSchema, PolicyConfig, Rule
+from ._query import stripped_positions
+from ._update import stored_dependencies
 from ._values import select
 
-__all__ = ["Identity", "Plan", "Policy"]
+__all__ = ["Identity", "Plan", "Policy", "masked_dependency"]
 
 
 def _frozen_list(values: Iterable[Any] | None) -> tuple[Any, ...]:
@@ -170,6 +172,24 @@ class Plan:
         """Whether some role granting the action on ``document`` lets ``path`` be written."""
         return any(role.writable(path) for role in self._fields_for(document))
 
+    def may_depend_on(self, path: str, document: Mapping[str, Any], *, whole: bool) -> bool:
+        """Whether a write may depend on what ``document`` stores at ``path`` without telling
+        this caller a masked value (through its answer, an error or a schema check).
+
+        ``whole``: the write overwrites or removes ``path`` whole ($set, $unset, $rename's
+        target), so it depends only on what holds ``path``: no field above it may be masked
+        (``$set`` of a path inside a masked field would tell its type). Otherwise the write
+        reads the value at ``path`` ($inc, $max, $pull, $push, $rename's source...): some
+        role granting the action on ``document`` must show it, and all under it, unmasked.
+        Field rules do not name array positions, so the path is judged with and without them.
+        """
+        roles = self._fields_for(document)
+        paths = {path, stripped_positions(path)} - {""}
+        if whole:
+            holders = {p.rpartition(".")[0] for p in paths} - {""}
+            return all(any(role.status(holder) in (FULL, PARTIAL) for role in roles) for holder in holders)
+        return all(any(role.status(p) == FULL for role in roles) for p in paths)
+
     def can_filter(self, path: str) -> bool:
         """Whether ``path`` may appear in a filter, sort or projection: readable and unmasked
         in every document this plan reaches (DESIGN's no-oracle rule)."""
@@ -184,6 +204,20 @@ class Plan:
     def field_rules(self) -> tuple[Any, ...]:
         """The field rules of the granting roles (a field is readable where one of them lets it)."""
         return tuple(grant.rule.fields for grant in self._grants)
+
+
+def masked_dependency(
+    update: Mapping[str, Any], document: Mapping[str, Any], plans: Iterable[Plan]
+) -> tuple[str, str, bool] | None:
+    """The first (operator, path, whole) of a valid ``update`` whose outcome on ``document``
+    would depend on a value masked for the caller under one of ``plans`` (the update plan,
+    and the read plan that shapes the answer), or None: a masked field may be overwritten or
+    removed whole, never moved, copied or compared (see ``Plan.may_depend_on``)."""
+    plans = tuple(plans)
+    for operator, path, whole in stored_dependencies(update):
+        if not all(plan.may_depend_on(path, document, whole=whole) for plan in plans):
+            return operator, path, whole
+    return None
 
 
 def _user_paths(node: Node) -> set[tuple[str, ...]]:

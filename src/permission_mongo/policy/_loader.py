@@ -47,7 +47,7 @@ _NO_SUCH_PATH = "if this is meant as a path, no such file or directory exists"
 _SCHEMA_KEYS = ("settings", "collections")
 _SETTINGS_KEYS = ("default_tenant_field", "default_owner_field", "auto_timestamps")
 _COLLECTION_KEYS = ("access", "fields", "versioning", "hierarchy", "indexes")
-_ACCESS_KEYS = ("tenant_field", "owner_field")
+_ACCESS_KEYS = ("tenant_field", "owner_field", "client_ids")
 _VERSIONING_KEYS = ("enabled", "mode", "max_versions")
 _VERSIONING_MODES = ("full", "diff")
 _HIERARCHY_KEYS = ("user_id_field", "manager_field")
@@ -339,6 +339,7 @@ def _collection_schema(
     _check_keys(spec, _COLLECTION_KEYS, where)
     tenant_field = settings.get("default_tenant_field")
     owner_field = settings.get("default_owner_field")
+    client_ids = False
     if "access" in spec:
         access = _mapping(spec["access"], spec.value_mark("access"), f"{where}.access")
         _check_keys(access, _ACCESS_KEYS, f"{where}.access")
@@ -346,6 +347,8 @@ def _collection_schema(
             tenant_field = _optional_field_path(access, "tenant_field", f"{where}.access")
         if "owner_field" in access:
             owner_field = _optional_field_path(access, "owner_field", f"{where}.access")
+        if "client_ids" in access:
+            client_ids = _boolean(access["client_ids"], access.value_mark("client_ids"), f"{where}.access.client_ids")
     field_types: dict[str, str] = {}
     if "fields" in spec:
         fields = _mapping(spec["fields"], spec.value_mark("fields"), f"{where}.fields")
@@ -362,6 +365,7 @@ def _collection_schema(
         name=name,
         tenant_field=tenant_field,
         owner_field=owner_field,
+        client_ids=client_ids,
         field_types=MappingProxyType(field_types),
         raw=to_plain(spec),
     )

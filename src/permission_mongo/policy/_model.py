@@ -62,6 +62,9 @@ class CollectionSchema:
     name: str
     tenant_field: str | None = None
     owner_field: str | None = None
+    # Whether a create may choose the ``_id`` (``access.client_ids``). Off by default: a
+    # duplicate id answers 409, which tells that the id exists, in whatever tenant.
+    client_ids: bool = False
     field_types: Mapping[str, str] = field(default_factory=dict)  # dotted path -> declared type
     raw: Mapping[str, object] = field(default_factory=dict)  # the collection's schema as written
 

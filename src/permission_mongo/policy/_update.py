@@ -46,8 +46,12 @@ __all__ = [
     "bson_compare",
     "bson_equal",
     "check_field_names",
+    "nesting_depth",
+    "stored_dependencies",
+    "update_depths",
     "update_paths",
     "validate_update",
+    "written_paths",
 ]
 
 UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$mul", "$min", "$max", "$push", "$pull", "$addToSet", "$rename")
@@ -205,19 +209,60 @@ def _split(path: Any, operator: str) -> tuple[str, ...]:
 
 
 def check_field_names(value: Any, where: str = "document") -> None:
-    """Refuse field names that are empty, start with ``$``, hold ``.`` or NUL, at any depth."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
-                raise UpdateError(
-                    f"invalid field name {key!r} in {where}: names must be non-empty, must not start "
-                    "with '$' and must not contain '.'",
-                    path=str(key),
-                )
-            check_field_names(item, where)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            check_field_names(item, where)
+    """Refuse field names that are empty, start with ``$``, hold ``.`` or NUL, at any depth
+    (without recursion: it runs before the depth of ``value`` is known to be bounded)."""
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
+                    raise UpdateError(
+                        f"invalid field name {key!r} in {where}: names must be non-empty, must not start "
+                        "with '$' and must not contain '.'",
+                        path=str(key),
+                    )
+                pending.append(item)
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+
+
+def nesting_depth(value: Any) -> int:
+    """How many documents and arrays nest at the deepest point of ``value``: 0 for a scalar,
+    1 for ``{"a": 1}`` or ``[]``, 3 for ``{"a": [{}]}`` (MongoDB counts the same way, and
+    stores at most 100 levels). Without recursion: it runs on what may be too deep for it."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, Mapping):
+            items: Any = value.values()
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((item, depth + 1) for item in items)
+    return deepest
+
+
+def update_depths(update: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
+    """(path, depth) for each value a valid update writes: how deep the new document is, at
+    least, where the value goes (the path's parts, then the value's own nesting; an array
+    element deeper for ``$push`` and ``$addToSet``). ``$rename`` moves a stored value; only the
+    new document tells how deep it lands."""
+    for operator, fields in update.items():
+        if operator in ("$unset", "$rename"):
+            continue
+        for path, argument in fields.items():
+            depth = path.count(".") + 1
+            if operator in ("$push", "$addToSet"):
+                items = argument["$each"] if _is_modifier(argument) else [argument]
+                yield path, depth + 1 + max((nesting_depth(item) for item in items), default=0)
+            elif operator == "$pull":
+                continue  # removes values
+            else:
+                yield path, depth + nesting_depth(argument)
 
 
 def update_paths(update: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -228,6 +273,41 @@ def update_paths(update: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield operator, path
             if operator == "$rename":
                 yield operator, argument
+
+
+def written_paths(update: Mapping[str, Any], document: Mapping[str, Any]) -> list[str]:
+    """The paths a valid update writes on ``document``: those of ``update_paths``, less both
+    paths of a ``$rename`` whose source is missing (MongoDB writes nothing then). A check of
+    what was written (the schema's) must not look at a target left as it was: that would judge
+    a stored value the caller may not see."""
+    written: list[str] = []
+    for operator, fields in update.items():
+        for path, argument in fields.items():
+            if operator == "$rename":
+                if _get(document, _split(path, operator), operator) is not _MISSING:  # type: ignore[arg-type]
+                    written += [path, argument]
+            else:
+                written.append(path)
+    return written
+
+
+# Operators whose outcome depends on the stored value only above their path: they overwrite
+# or remove it whole. Every other operator reads the value at its path (and all under it).
+_WHOLE = frozenset({"$set", "$unset"})
+
+
+def stored_dependencies(update: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(operator, path, whole) for every path a valid update touches (``validate_update``
+    first). ``whole``: the outcome depends on the stored document only above ``path`` (what
+    holds it), as for ``$set``, ``$unset`` and the target of ``$rename``; otherwise it depends
+    on the stored value at ``path`` and everything under it: its answer, an error (a type, a
+    path through a scalar) or a schema check of the new value can tell that value. ``$rename``
+    reads its source and overwrites its target."""
+    for operator, fields in update.items():
+        for path, argument in fields.items():
+            yield operator, path, operator in _WHOLE
+            if operator == "$rename":
+                yield operator, argument, True
 
 
 # --- the update ------------------------------------------------------------------------------

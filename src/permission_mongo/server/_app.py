@@ -50,6 +50,7 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
             default_limit=settings.limits.default_page_size,
             max_limit=settings.limits.max_page_size,
             max_batch=settings.limits.max_batch_size,
+            max_depth=settings.limits.max_document_depth,
         )
         aggregator = Aggregator(policy, store, settings.limits)
         app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane, aggregator)

@@ -5,7 +5,7 @@ checks, per document), inserts those that pass in one unordered bulk write, and 
 item: ``{"created": [ids], "failed": [{"index", "error": {"code", "message", "details"}}]}``.
 ``created`` lists the ids in the order of the documents sent (the indexes not in ``failed``);
 each failure carries the code the single call would have answered (VALIDATION_ERROR,
-FIELD_NOT_WRITABLE, FORBIDDEN, CONFLICT for a duplicate ``_id``...). The answer is 200 whenever
+FIELD_NOT_WRITABLE, FORBIDDEN, CONFLICT for a duplicate ``_id`` where callers may choose ids...). The answer is 200 whenever
 the batch was processed, even if every item failed: the body says what happened to each. The
 error envelope is for the request as a whole (not a list, more than ``limits.max_batch_size``
 documents, no create permission, unknown collection): then nothing is written.
@@ -16,7 +16,8 @@ confirm the writes) must not create a second copy. So with an ``Idempotency-Key`
 and ``i``: the retry inserts the same ids, and a duplicate key on one of them whose stored
 document is the one this batch would create (timestamps aside) is reported as created. Such
 ids are opaque: their first bytes are no creation time (``created_at`` is). A document that
-gives its own ``_id`` is, on such a retry, a CONFLICT, as a single create's retry would be.
+gives its own ``_id`` (where the collection lets callers choose ids) is, on such a retry, a
+CONFLICT, as a single create's retry would be.
 
 ``PATCH /batch`` and ``DELETE /batch`` select by ``ids`` (ObjectIds as ``{"$oid"}`` or strings,
 read as path ids are) or by ``filter`` (checked as find's), exactly one; an empty filter only

@@ -11,7 +11,9 @@ Batch create, update and delete reuse the single-document checks per document (s
 Document ids in paths: a 24-hex-digit string is an ObjectId; any other string of
 ``[A-Za-z0-9_.:~-]`` (at most 200 characters) is a string ``_id``; anything else is a 400. So a
 document created with a string ``_id`` is reachable as long as that string is not 24 hex digits,
-which create refuses (send ``{"$oid": ...}`` for an ObjectId).
+which create refuses (send ``{"$oid": ...}`` for an ObjectId). A create may give its ``_id`` only
+in a collection whose schema says ``access.client_ids: true``: elsewhere the gateway chooses it,
+since a duplicate id answers 409 whichever tenant's document holds it.
 """
 
 from __future__ import annotations
@@ -27,8 +29,19 @@ from typing import Any
 from bson import ObjectId
 
 from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError
+from ..policy._engine import masked_dependency
 from ..policy._validate import validate_document
-from ..policy._update import UPDATE_OPERATORS, UpdateError, apply_update, check_field_names, update_paths, validate_update
+from ..policy._update import (
+    UPDATE_OPERATORS,
+    UpdateError,
+    apply_update,
+    check_field_names,
+    nesting_depth,
+    update_depths,
+    update_paths,
+    validate_update,
+    written_paths,
+)
 from ..store import (
     DatabaseUnavailableError,
     DocumentStore,
@@ -44,6 +57,7 @@ from .errors import (
     BadRequestError,
     CollectionNotFoundError,
     ConflictError,
+    DocumentTooDeepError,
     FieldNotWritableError,
     ForbiddenError,
     GatewayError,
@@ -188,6 +202,7 @@ class DataPlane:
         default_limit: int,
         max_limit: int,
         max_batch: int = 1_000,
+        max_depth: int = 100,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -195,6 +210,7 @@ class DataPlane:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.max_batch = max_batch
+        self.max_depth = max_depth
         settings = policy.config.settings if policy is not None else {}
         self.timestamps = settings.get("auto_timestamps", True) is not False
 
@@ -271,11 +287,19 @@ class DataPlane:
                 )
         document: dict[str, Any] = {}
         if "_id" in body:
+            if not schema.client_ids:
+                # A duplicate would answer 409 even for another tenant's document.
+                raise FieldNotWritableError(
+                    f"'_id' is chosen by the gateway in {collection!r}; leave it out (schema.yml's "
+                    f"collections.{collection}.access.client_ids: true lets callers choose it)",
+                    details={"field": "_id"},
+                )
             _check_new_id(body["_id"])
             document["_id"] = body["_id"]
         else:
             document["_id"] = ObjectId() if new_id is None else new_id
         document.update((key, value) for key, value in body.items() if key != "_id")
+        self._check_written_depth(document)
         if tenant_field and identity.tenant_id is not None:
             _set_path(document, tenant_field, identity.tenant_id)
         if owner_field and not _has_path(document, owner_field) and identity.id is not None:
@@ -296,6 +320,19 @@ class DataPlane:
         _check_schema(schema, document, None)
         return document
 
+    def _check_written_depth(self, document: Mapping[str, Any], path: str = "body") -> None:
+        """422 if ``document`` would be stored nested deeper than ``limits.max_document_depth``
+        (the database may store it, and then nothing could answer with it)."""
+        depth = nesting_depth(document)
+        if depth > self.max_depth:
+            raise RequestValidationError.listing([{"field": path, "message": self._depth_problem(depth)}])
+
+    def _depth_problem(self, depth: int) -> str:
+        return (
+            f"the document would nest {depth} levels of documents and arrays; at most {self.max_depth} "
+            "(limits.max_document_depth)"
+        )
+
     @staticmethod
     def _check_writable(plan: Plan, path: str, *documents: Mapping[str, Any]) -> None:
         bare = stripped_positions(path)
@@ -309,7 +346,7 @@ class DataPlane:
         _, documents = self._collection(collection)
         read = self._plan(identity, "read", collection)
         key = parse_document_id(document_id)
-        found = await documents.find_one(_by_id(key, read.filter), collation=read.collation)
+        found = await documents.find_by_id(key, read.filter, collation=read.collation)
         if found is None:
             raise NotFoundError(
                 f"no document {document_id!r} in {collection!r}", details={"collection": collection, "id": document_id}
@@ -333,7 +370,7 @@ class DataPlane:
         assert self.policy is not None
         plan = self.policy.plan(identity, "update", collection)
         after = await self._replace_checked(
-            identity, collection, documents, plan, before, update, paths, label=document_id, scope=read.filter
+            identity, collection, documents, plan, read, before, update, paths, label=document_id, scope=read.filter
         )
         if after is None:
             raise NotFoundError(
@@ -346,6 +383,12 @@ class DataPlane:
         FIELD_NOT_WRITABLE) if no document could take them or they touch system fields."""
         update = _as_update(body)
         validate_update(update)  # UpdateError (400) for what no document could take
+        too_deep = [
+            {"field": path, "message": self._depth_problem(depth)}
+            for path, depth in update_depths(update) if depth > self.max_depth
+        ]
+        if too_deep:
+            raise RequestValidationError.listing(too_deep)
         system = self._system_fields(schema)
         for operator, path in update_paths(update):
             for field in system:
@@ -361,21 +404,38 @@ class DataPlane:
         identity: Identity,
         collection: str,
         plan: Plan,
+        read: Plan,
         before: Mapping[str, Any],
         update: Mapping[str, Any],
         paths: Sequence[str],
         label: str,
     ) -> dict[str, Any]:
         """``before`` updated, if the caller may update it, write every path on it, and the
-        result is still a document it may update with those paths writable (invariant 5)."""
+        result is still a document it may update with those paths writable (invariant 5).
+        Nothing of what the update depends on may be masked for the caller, under the update
+        plan or the read plan (which shapes the answer): a masked field is only overwritten
+        or removed whole, never moved, copied or compared."""
         if not plan.allowed or not plan.allows(before):
             raise ForbiddenError(
                 f"you may not update document {label!r} of {collection!r}",
                 details={"action": "update", "collection": collection, "id": label},
             )
+        depth = nesting_depth(before)
+        if depth > self.max_depth:
+            raise DocumentTooDeepError(
+                f"document {label!r} nests {depth} levels of documents and arrays, more than the gateway "
+                f"writes ({self.max_depth}, limits.max_document_depth); it was stored directly in the "
+                "database: change it there",
+                details={"collection": collection, "id": label},
+            )
         for path in paths:
             self._check_writable(plan, path, before)
+        masked = masked_dependency(update, before, (plan, read))
+        if masked is not None:
+            operator, path, whole = masked
+            raise FieldNotWritableError(_masked_message(operator, path, whole), details={"field": path, "operator": operator})
         after = apply_update(before, update)
+        self._check_written_depth(after, "update")  # a $rename may move a value deeper
         if self.timestamps:
             after["updated_at"] = _now()
         after["updated_by"] = identity.id
@@ -388,7 +448,7 @@ class DataPlane:
         for path in paths:  # and by a role that still holds on the new state
             self._check_writable(plan, path, after)
         assert self.policy is not None
-        _check_schema(self.policy.collection(collection), after, paths)
+        _check_schema(self.policy.collection(collection), after, written_paths(update, before))
         return after
 
     async def _replace_checked(
@@ -397,6 +457,7 @@ class DataPlane:
         collection: str,
         documents: DocumentStore,
         plan: Plan,
+        read: Plan,
         before: dict[str, Any],
         update: Mapping[str, Any],
         paths: Sequence[str],
@@ -408,11 +469,11 @@ class DataPlane:
         if it changed meanwhile, check again against what is stored now (found by ``_id`` within
         ``scope``). Returns what was written, or None if the document left ``scope``."""
         for _ in range(_WRITE_ATTEMPTS):
-            after = self._post_image(identity, collection, plan, before, update, paths, label)
+            after = self._post_image(identity, collection, plan, read, before, update, paths, label)
             if await documents.replace_if_unchanged(before, after, collation=plan.collation):
                 return after
             # Changed meanwhile: check again against what is stored now.
-            found = await documents.find_one(_by_id(before["_id"], scope), collation=plan.collation)
+            found = await documents.find_by_id(before["_id"], scope, collation=plan.collation)
             if found is None:
                 return None
             before = found
@@ -581,7 +642,7 @@ class DataPlane:
                     return
                 try:
                     after = await self._replace_checked(
-                        identity, collection, documents, plan, before, update, paths,
+                        identity, collection, documents, plan, read, before, update, paths,
                         label=str(before["_id"]), scope=scope,
                     )
                 except DatabaseUnavailableError:
@@ -673,6 +734,18 @@ def _as_update(body: Any) -> dict[str, Any]:
             details={"operator": unknown[0]},
         )
     return dict(body)
+
+
+def _masked_message(operator: str, path: str, whole: bool) -> str:
+    if whole:
+        return (
+            f"{operator} {path!r} writes inside a field that is masked for you; a masked field "
+            "may only be set or unset whole"
+        )
+    return (
+        f"{operator} {path!r} would depend on a value that is masked for you; a masked field "
+        "may only be set or unset whole, never moved, compared or computed on"
+    )
 
 
 def _not_attempted() -> ServiceUnavailableError:

@@ -33,7 +33,7 @@ from ..policy import (
     UnknownCollectionError,
 )
 from ..policy._update import UpdateError
-from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError, InvalidQueryError
+from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError, InvalidQueryError, UnreadableDocumentError
 from . import errors
 from ._json import ExtendedJSONResponse, dumps
 
@@ -58,6 +58,7 @@ ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     UnknownRoleError: (422, "VALIDATION_ERROR"),
     DatabaseUnavailableError: (503, "SERVICE_UNAVAILABLE"),
     DuplicateKeyError: (409, "CONFLICT"),
+    UnreadableDocumentError: (409, "CONFLICT"),
     InvalidIdError: (400, "BAD_REQUEST"),
     InvalidQueryError: (400, "BAD_REQUEST"),
     UpdateError: (400, "BAD_REQUEST"),

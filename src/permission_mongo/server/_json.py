@@ -21,7 +21,7 @@ from bson.binary import UuidRepresentation
 from bson.errors import BSONError
 from starlette.responses import Response
 
-from .errors import MalformedJsonError
+from .errors import DocumentTooDeepError, MalformedJsonError
 
 __all__ = ["ExtendedJSONResponse", "dumps", "parse_extended_json"]
 
@@ -135,12 +135,19 @@ def dumps(content: Any) -> bytes:
     """Relaxed Extended JSON, compact. orjson writes it (bson types through json_util's own
     conversion), about five times faster than json_util.dumps; what orjson cannot write
     exactly (NaN, infinities, UUIDs, non-string keys, huge integers) goes to json_util."""
-    if not _needs_json_util(content):
-        try:
-            return orjson.dumps(content, default=_bson_default, option=_ORJSON_OPTIONS)
-        except TypeError:
-            pass
-    return json_util.dumps(content, json_options=_DUMP_OPTIONS, separators=(",", ":")).encode()
+    try:
+        if not _needs_json_util(content):
+            try:
+                return orjson.dumps(content, default=_bson_default, option=_ORJSON_OPTIONS)
+            except TypeError:
+                pass  # also orjson's own limit of depth: json_util goes further
+        return json_util.dumps(content, json_options=_DUMP_OPTIONS, separators=(",", ":")).encode()
+    except RecursionError:
+        raise DocumentTooDeepError(
+            "the answer holds a document nested too deeply to be written as JSON; it was stored "
+            "directly in the database (the gateway writes none deeper than limits.max_document_depth): "
+            "reduce it there, or leave it out with a filter"
+        ) from None
 
 
 class ExtendedJSONResponse(Response):

@@ -24,6 +24,7 @@ setting silently left at its default).
       default_page_size: 20
       max_page_size: 10000
       max_batch_size: 1000     # documents per batch create or update, ids per batch
+      max_document_depth: 100  # levels of documents and arrays a written document may nest (MongoDB's)
     idempotency:
       ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
       lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
@@ -85,6 +86,10 @@ class LimitSettings:
     max_aggregate_results: int = 10_000
     aggregate_max_time_ms: int = 10_000
     max_batch_size: int = 1_000  # documents one batch create, update (or list of ids) may hold
+    # Levels of documents and arrays a document the gateway writes may nest ({"a": 1} is 1):
+    # at most MongoDB's own 100, so every command the gateway builds around one stays within
+    # the database's limits.
+    max_document_depth: int = 100
 
 
 @dataclass(frozen=True)
@@ -169,14 +174,16 @@ class _Section:
             return tuple(value)
         raise _error(self.origin(key), f"{self.name(key)} must be a string or a non-empty list of strings")
 
-    def number(self, key: str, *, minimum: float, integer: bool = False) -> float | None:
+    def number(self, key: str, *, minimum: float, maximum: float | None = None, integer: bool = False) -> float | None:
         value = self.mapping.get(key)
         if value is None:
             return None
-        return _number(value, self.origin(key), self.name(key), minimum=minimum, integer=integer)
+        return _number(value, self.origin(key), self.name(key), minimum=minimum, maximum=maximum, integer=integer)
 
 
-def _number(value: Any, origin: _Origin, name: str, *, minimum: float, integer: bool) -> float:
+def _number(
+    value: Any, origin: _Origin, name: str, *, minimum: float, maximum: float | None = None, integer: bool
+) -> float:
     kind = "an integer" if integer else "a number"
     if isinstance(value, str):
         try:
@@ -187,6 +194,8 @@ def _number(value: Any, origin: _Origin, name: str, *, minimum: float, integer: 
         raise _error(origin, f"{name} must be {kind}")
     if value != value or value < minimum:  # NaN, or too small
         raise _error(origin, f"{name} must be at least {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise _error(origin, f"{name} must be at most {maximum:g}")
     return value
 
 
@@ -277,12 +286,17 @@ def _auth_settings(section: _Section, env: _Environment, directory: Path) -> Aut
 _LIMIT_KEYS = (
     "max_body_bytes", "default_page_size", "max_page_size",
     "max_pipeline_stages", "max_aggregate_results", "aggregate_max_time_ms", "max_batch_size",
+    "max_document_depth",
 )
+_LIMIT_MAXIMUMS = {"max_document_depth": 100}  # MongoDB stores no deeper
 
 
 def _limit_settings(section: _Section) -> LimitSettings:
     minimums = {"max_body_bytes": 1024}
-    given = {key: section.number(key, minimum=minimums.get(key, 1), integer=True) for key in _LIMIT_KEYS}
+    given = {
+        key: section.number(key, minimum=minimums.get(key, 1), maximum=_LIMIT_MAXIMUMS.get(key), integer=True)
+        for key in _LIMIT_KEYS
+    }
     limits = LimitSettings(**{key: int(value) for key, value in given.items() if value is not None})
     if limits.default_page_size > limits.max_page_size:
         raise _error(section.origin("default_page_size"), "limits.default_page_size must not exceed limits.max_page_size")

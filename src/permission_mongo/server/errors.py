@@ -13,6 +13,7 @@ the policy's FieldNotReadableError and QueryError) to a status and a stable code
     ├── NotFoundError
     │   └── CollectionNotFoundError
     ├── ConflictError
+    │   └── DocumentTooDeepError
     ├── RateLimitExceededError
     └── ServiceUnavailableError
         └── RequestInProgressError
@@ -34,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "CollectionNotFoundError",
     "ConflictError",
+    "DocumentTooDeepError",
     "RateLimitExceededError",
     "ServiceUnavailableError",
     "RequestInProgressError",
@@ -96,6 +98,11 @@ class CollectionNotFoundError(NotFoundError):
 
 class ConflictError(GatewayError):
     """The request conflicts with the current state (e.g. a duplicate key)."""
+
+
+class DocumentTooDeepError(ConflictError):
+    """A stored document nests deeper than the gateway can change or answer with (written
+    directly to the database: the gateway writes none deeper than ``limits.max_document_depth``)."""
 
 
 class RateLimitExceededError(GatewayError):

@@ -12,6 +12,7 @@ from ._errors import (
     InvalidQueryError,
     QueryTimeoutError,
     StoreError,
+    UnreadableDocumentError,
     parse_object_id,
 )
 from ._idempotency import IDEMPOTENCY_COLLECTION, IdempotencyRecord, IdempotencyStore
@@ -31,6 +32,7 @@ __all__ = [
     "QueryTimeoutError",
     "Store",
     "StoreError",
+    "UnreadableDocumentError",
     "is_internal_collection",
     "parse_object_id",
 ]

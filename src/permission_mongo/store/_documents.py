@@ -18,8 +18,9 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ._errors import InvalidQueryError, QueryTimeoutError, StoreError, bulk_write_failures, database_errors
+from ._exact import same_document
 
-__all__ = ["DocumentStore", "is_internal_collection"]
+__all__ = ["DocumentStore", "is_internal_collection", "swap_if_unchanged"]
 
 INTERNAL_PREFIX = "_pm_"
 
@@ -33,6 +34,12 @@ Document = dict[str, Any]
 SIMPLE_COLLATION = {"locale": "simple"}
 _MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 _OPTIONS_TTL = 60.0  # seconds before a collection's default collation is looked up again
+
+
+def swap_if_unchanged(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Document, list[Document]]:
+    """The filter and the update pipeline of ``DocumentStore.replace_if_unchanged``."""
+    swap = {"$cond": {"if": same_document(before), "then": {"$literal": after}, "else": "$$ROOT"}}
+    return {"_id": before["_id"]}, [{"$replaceWith": swap}]
 
 
 class DocumentStore:
@@ -111,6 +118,23 @@ class DocumentStore:
         with database_errors():
             return await self._collection.find_one(filter, collation=collation)
 
+    async def find_by_id(
+        self, key: Any, filter: Mapping[str, Any], *, collation: Mapping[str, Any]
+    ) -> Document | None:
+        """The document with ``_id`` ``key`` if it matches ``filter``. A ``$match`` on the
+        ``_id`` alone, then one on the filter: the same as ``find_one({"$and": [{"_id": key},
+        filter]})``, but SecantusDB finds a document by its ``_id`` index only for a filter
+        naming ``_id`` alone, and scans the collection for ``{"_id": key, "$or": [...]}``
+        (30 ms against 0.7 ms at 1,000 documents); MongoDB uses the index either way."""
+        pipeline: list[Document] = [{"$match": {"_id": key}}]
+        if filter:
+            pipeline.append({"$match": dict(filter)})
+        collation = await self._collation(collation)
+        with database_errors():
+            cursor = await self._collection.aggregate([*pipeline, {"$limit": 1}], collation=collation)
+            found = await cursor.to_list(None)
+        return found[0] if found else None
+
     async def find(
         self,
         filter: Mapping[str, Any],
@@ -132,13 +156,28 @@ class DocumentStore:
     async def replace_if_unchanged(
         self, before: Mapping[str, Any], after: Mapping[str, Any], *, collation: Mapping[str, Any]
     ) -> bool:
-        """Replace ``before`` by ``after`` only if the stored document is still ``before``
-        (compared whole); False if it changed or disappeared meanwhile."""
-        unchanged = {"_id": before["_id"], "$expr": {"$eq": ["$$ROOT", {"$literal": before}]}}
+        """Replace ``before`` by ``after`` only if the stored document is still exactly
+        ``before`` (see ``_exact``); False if it changed or disappeared meanwhile.
+
+        One update found by ``_id`` alone, so by its index (a filter with ``$expr`` beside the
+        ``_id`` made SecantusDB scan the collection): its pipeline writes ``after`` if the
+        stored document is ``before``, and otherwise leaves it as it is, which the database
+        counts as not modified (it compares the new document with the old byte for byte).
+        So an ``after`` identical to ``before`` has nothing to write and is not sent."""
+        options = self._collection.codec_options
+        if bson.encode(after, codec_options=options) == bson.encode(before, codec_options=options):
+            return True
         collation = await self._collation(collation)
         with database_errors():
-            result = await self._collection.replace_one(unchanged, after, collation=collation)
-        return result.matched_count == 1
+            try:
+                result = await self._collection.update_one(*swap_if_unchanged(before, after), collation=collation)
+            except pymongo.errors.DocumentTooLarge as exc:
+                # The command carries the document as read and as written: 16 MiB for both.
+                raise InvalidQueryError(
+                    "the document is too large to be updated through the gateway: the document as "
+                    "read and as written must fit together in one database command (16 MiB)"
+                ) from exc
+        return result.modified_count == 1
 
     async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)

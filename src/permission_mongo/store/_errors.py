@@ -24,6 +24,7 @@ __all__ = [
     "InvalidIdError",
     "InvalidQueryError",
     "QueryTimeoutError",
+    "UnreadableDocumentError",
     "bulk_write_failures",
     "database_errors",
     "parse_object_id",
@@ -45,6 +46,10 @@ class DatabaseUnavailableError(StoreError):
 
 class DuplicateKeyError(StoreError):
     """A unique index refused the write."""
+
+
+class UnreadableDocumentError(StoreError):
+    """The driver cannot decode a stored document (nested deeper than it reads, say)."""
 
 
 class InvalidIdError(StoreError, ValueError):
@@ -77,6 +82,12 @@ def database_errors() -> Iterator[None]:
         raise DuplicateKeyError("a document with this key already exists") from exc
     except bson.errors.InvalidDocument as exc:
         raise InvalidQueryError(f"the database cannot store or match this: {exc}") from exc
+    except bson.errors.InvalidBSON as exc:
+        # The driver's message may quote stored bytes: not shown.
+        raise UnreadableDocumentError(
+            "a stored document cannot be read (nested too deeply, or not valid BSON); it was written "
+            "directly in the database: fix it there, or leave it out with a filter"
+        ) from exc
     except OverflowError as exc:  # bson's encoder: an integer beyond 64 bits
         raise InvalidQueryError(f"the database cannot store or match this: {exc}") from exc
     except pymongo.errors.OperationFailure as exc:
