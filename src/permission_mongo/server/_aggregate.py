@@ -46,7 +46,11 @@ class Aggregator:
         rewritten = rewrite_pipeline(self.policy, identity, collection, pipeline, limits)
         most = self.limits.max_aggregate_results
         found = await self.store.documents(collection).aggregate(
-            rewritten, collation=COLLATION, max_time_ms=self.limits.aggregate_max_time_ms, limit=most + 1
+            rewritten,
+            collation=COLLATION,
+            time_limit=self.limits.aggregate_time(),
+            max_bytes=self.limits.response_size(),
+            limit=most + 1,
         )
         if len(found) > most:
             raise BadRequestError(

@@ -32,6 +32,7 @@ from ..store import (
     DatabaseUnavailableError,
     DocumentStore,
     DuplicateKeyError,
+    SizeLimit,
     Store,
     StoreError,
     is_internal_collection,
@@ -195,6 +196,7 @@ class DataPlane:
         default_limit: int,
         max_limit: int,
         max_batch: int = 1_000,
+        max_response: SizeLimit,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -202,6 +204,7 @@ class DataPlane:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.max_batch = max_batch
+        self.max_response = max_response  # bytes of documents one request reads
         settings = policy.config.settings if policy is not None else {}
         self.timestamps = settings.get("auto_timestamps", True) is not False
 
@@ -472,7 +475,11 @@ class DataPlane:
             previous.check(binding)
             after = after_condition(keys, previous.values)
         found = await documents.find(
-            _combine(query.filter, read.filter, after), sort=keys, limit=limit + 1, collation=read.collation
+            _combine(query.filter, read.filter, after),
+            sort=keys,
+            limit=limit + 1,
+            collation=read.collation,
+            max_bytes=self.max_response,
         )
         has_more = len(found) > limit
         page = found[:limit]
@@ -542,7 +549,11 @@ class DataPlane:
         }
         if retried:
             found = await documents.find(
-                {"_id": {"$in": list(retried.values())}}, sort=(), limit=len(retried), collation=plan.collation
+                {"_id": {"$in": list(retried.values())}},
+                sort=(),
+                limit=len(retried),
+                collation=plan.collation,
+                max_bytes=None,  # at most the documents this request sent
             )
             stored = {document["_id"]: document for document in found}
             for position, document_id in retried.items():
@@ -569,7 +580,9 @@ class DataPlane:
         if selection.filter is not None:
             check_filter(selection.filter, read)
         scope = _combine(selected, read.filter, plan.filter)
-        found = await documents.find(scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation)
+        found = await documents.find(
+            scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation, max_bytes=self.max_response
+        )
         if len(found) > self.max_batch:
             raise BadRequestError(
                 f"the selection holds more than {self.max_batch} documents you may update; one batch update "

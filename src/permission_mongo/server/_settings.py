@@ -23,6 +23,9 @@ setting silently left at its default).
       default_page_size: 20
       max_page_size: 10000
       max_batch_size: 1000     # documents per batch create or update, ids per batch
+      query_max_time_ms: 10000 # each database operation of a request (find, count, writes...)
+      aggregate_max_time_ms: 10000
+      max_response_bytes: 16777216   # documents of one find page or pipeline answer
     idempotency:
       ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
       lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
@@ -45,6 +48,7 @@ from typing import Any
 from ..auth import JwtSettings, JwtSettingsError, JwtVerifier, is_well_formed_api_key
 from ..policy import ConfigError
 from ..policy._yaml import Mark, YamlList, YamlMap, load_yaml
+from ..store import SizeLimit, TimeLimit
 
 __all__ = [
     "AuthSettings",
@@ -84,6 +88,18 @@ class LimitSettings:
     max_aggregate_results: int = 10_000
     aggregate_max_time_ms: int = 10_000
     max_batch_size: int = 1_000  # documents one batch create, update (or list of ids) may hold
+    query_max_time_ms: int = 10_000  # each database operation but aggregations
+    max_response_bytes: int = 16 * 1024 * 1024  # a find page's or a pipeline's documents
+
+    # The bounds as the store applies them, each naming its setting for the error past it.
+    def query_time(self) -> TimeLimit:
+        return TimeLimit(self.query_max_time_ms, "limits.query_max_time_ms")
+
+    def aggregate_time(self) -> TimeLimit:
+        return TimeLimit(self.aggregate_max_time_ms, "limits.aggregate_max_time_ms")
+
+    def response_size(self) -> SizeLimit:
+        return SizeLimit(self.max_response_bytes, "limits.max_response_bytes")
 
 
 @dataclass(frozen=True)
@@ -276,11 +292,12 @@ def _auth_settings(section: _Section, env: _Environment, directory: Path) -> Aut
 _LIMIT_KEYS = (
     "max_body_bytes", "default_page_size", "max_page_size",
     "max_pipeline_stages", "max_aggregate_results", "aggregate_max_time_ms", "max_batch_size",
+    "query_max_time_ms", "max_response_bytes",
 )
 
 
 def _limit_settings(section: _Section) -> LimitSettings:
-    minimums = {"max_body_bytes": 1024}
+    minimums = {"max_body_bytes": 1024, "max_response_bytes": 1024}
     given = {key: section.number(key, minimum=minimums.get(key, 1), integer=True) for key in _LIMIT_KEYS}
     limits = LimitSettings(**{key: int(value) for key, value in given.items() if value is not None})
     if limits.default_page_size > limits.max_page_size:

@@ -6,18 +6,27 @@ from ._api_keys import API_KEYS_COLLECTION, ApiKeyRecord, ApiKeyStore
 from ._database import Store
 from ._documents import DocumentStore, is_internal_collection
 from ._errors import (
+    DATABASE_ERRORS,
+    ENCODING_ERRORS,
+    DatabaseFaultError,
     DatabaseUnavailableError,
     DuplicateKeyError,
     InvalidIdError,
     InvalidQueryError,
     QueryTimeoutError,
+    ResultTooLargeError,
     StoreError,
     parse_object_id,
+    unencodable,
 )
 from ._idempotency import IDEMPOTENCY_COLLECTION, IdempotencyRecord, IdempotencyStore
+from ._limits import SizeLimit, TimeLimit
 
 __all__ = [
     "API_KEYS_COLLECTION",
+    "DATABASE_ERRORS",
+    "ENCODING_ERRORS",
+    "DatabaseFaultError",
     "ApiKeyRecord",
     "ApiKeyStore",
     "DatabaseUnavailableError",
@@ -29,8 +38,12 @@ __all__ = [
     "InvalidIdError",
     "InvalidQueryError",
     "QueryTimeoutError",
+    "ResultTooLargeError",
+    "SizeLimit",
     "Store",
     "StoreError",
+    "TimeLimit",
     "is_internal_collection",
     "parse_object_id",
+    "unencodable",
 ]

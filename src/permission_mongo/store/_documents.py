@@ -16,8 +16,18 @@ import bson
 import pymongo.errors
 from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.command_cursor import AsyncCommandCursor
+from pymongo.asynchronous.cursor import AsyncCursor
 
-from ._errors import InvalidQueryError, QueryTimeoutError, StoreError, bulk_write_failures, database_errors
+from ._errors import (
+    ENCODING_ERRORS,
+    InvalidQueryError,
+    StoreError,
+    bulk_write_failures,
+    database_errors,
+    unencodable,
+)
+from ._limits import SizeLimit, TimeLimit
 
 __all__ = ["DocumentStore", "is_internal_collection"]
 
@@ -33,22 +43,33 @@ Document = dict[str, Any]
 SIMPLE_COLLATION = {"locale": "simple"}
 _MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 _OPTIONS_TTL = 60.0  # seconds before a collection's default collation is looked up again
+_RawCursor = AsyncCursor[RawBSONDocument] | AsyncCommandCursor[RawBSONDocument]
 
 
 class DocumentStore:
     """One application collection.
 
-    Operations take the collation the plan requires. The simple collation is only sent when the
-    collection has a default collation of its own (which it overrides); otherwise it is the
+    Every operation runs under the collection's time limit (``time_limit``), aggregate under its
+    own. Operations take the collation the plan requires. The simple collation is only sent when
+    the collection has a default collation of its own (which it overrides); otherwise it is the
     default, and leaving it out changes nothing in MongoDB's semantics. (It also avoids a
     SecantusDB 0.7.0b3 bug: with ``{"locale": "simple"}`` it sorts strings case-insensitively,
     where MongoDB sorts them by code point, which would break range paging.)
+
+    ``find`` and ``aggregate`` read their answer document by document, counting its bytes: past
+    ``max_bytes`` they stop reading and refuse, so a request holds at most that much (and one
+    batch of the database's reply) however large the answer would have been.
     """
 
-    __slots__ = ("_collection", "_plain_until")
+    __slots__ = ("_collection", "_plain_until", "_raw", "_time_limit")
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(self, collection: AsyncCollection[Document], time_limit: TimeLimit) -> None:
         self._collection = collection
+        # The same collection answering undecoded documents, whose size is known before decoding.
+        self._raw = collection.with_options(
+            codec_options=collection.codec_options.with_options(document_class=RawBSONDocument)
+        )
+        self._time_limit = time_limit
         self._plain_until = 0.0  # until then, the collection is known to have no default collation
 
     async def _collation(self, collation: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -56,7 +77,7 @@ class DocumentStore:
             return collation
         if time.monotonic() < self._plain_until:
             return None
-        with database_errors():
+        with database_errors(self._time_limit):
             cursor = await self._collection.database.list_collections(filter={"name": self._collection.name})
             found = await cursor.to_list(None)
         if not found:
@@ -66,8 +87,23 @@ class DocumentStore:
         self._plain_until = time.monotonic() + _OPTIONS_TTL
         return None
 
+    async def _read(self, cursor: _RawCursor, max_bytes: SizeLimit | None) -> list[Document]:
+        """The cursor's documents, decoded one by one; past ``max_bytes`` it is closed unread."""
+        options = self._collection.codec_options
+        found: list[Document] = []
+        size = 0
+        try:
+            async for raw in cursor:
+                size += len(raw.raw)
+                if max_bytes is not None:
+                    max_bytes.check(size)
+                found.append(bson.decode(raw.raw, codec_options=options))
+        finally:
+            await cursor.close()
+        return found
+
     async def insert(self, document: Mapping[str, Any]) -> None:
-        with database_errors():
+        with database_errors(self._time_limit):
             await self._collection.insert_one(document)
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]]) -> dict[int, StoreError]:
@@ -86,8 +122,8 @@ class DocumentStore:
             # Encoded one by one, so one document that cannot be stored fails alone.
             try:
                 raw = bson.encode(document, codec_options=options)
-            except (bson.errors.InvalidDocument, OverflowError) as exc:
-                failures[index] = InvalidQueryError(f"the database cannot store or match this: {exc}")
+            except ENCODING_ERRORS as exc:
+                failures[index] = unencodable(exc)
                 continue
             if len(raw) > _MAX_DOCUMENT_BYTES:
                 failures[index] = InvalidQueryError(
@@ -98,17 +134,17 @@ class DocumentStore:
             positions.append(index)
         if not encoded:
             return failures
-        with database_errors():
+        with database_errors(self._time_limit):
             try:
                 await self._collection.insert_many(encoded, ordered=False)
             except pymongo.errors.BulkWriteError as exc:
-                for position, error in bulk_write_failures(exc).items():
+                for position, error in bulk_write_failures(exc, self._time_limit).items():
                     failures[positions[position]] = error
         return failures
 
     async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             return await self._collection.find_one(filter, collation=collation)
 
     async def find(
@@ -118,15 +154,16 @@ class DocumentStore:
         sort: Sequence[tuple[str, int]],
         limit: int,
         collation: Mapping[str, Any],
+        max_bytes: SizeLimit | None,
     ) -> list[Document]:
         collation = await self._collation(collation)
-        with database_errors():
-            cursor = self._collection.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
-            return await cursor.to_list(None)
+        with database_errors(self._time_limit):
+            cursor = self._raw.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
+            return await self._read(cursor, max_bytes)
 
     async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             return await self._collection.count_documents(filter, collation=collation)
 
     async def replace_if_unchanged(
@@ -136,36 +173,34 @@ class DocumentStore:
         (compared whole); False if it changed or disappeared meanwhile."""
         unchanged = {"_id": before["_id"], "$expr": {"$eq": ["$$ROOT", {"$literal": before}]}}
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.replace_one(unchanged, after, collation=collation)
         return result.matched_count == 1
 
     async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.delete_many(filter, collation=collation)
         return result.deleted_count
 
     async def delete_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> bool:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.delete_one(filter, collation=collation)
         return result.deleted_count == 1
 
     async def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], *, collation: Mapping[str, Any], max_time_ms: int, limit: int
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        *,
+        collation: Mapping[str, Any],
+        time_limit: TimeLimit,
+        max_bytes: SizeLimit,
+        limit: int,
     ) -> list[Document]:
-        """Run a pipeline (already rewritten for the caller); at most ``limit`` documents.
-        Raises ``QueryTimeoutError`` past ``max_time_ms``."""
+        """Run a pipeline (already rewritten for the caller); at most ``limit`` documents, at most
+        ``max_bytes`` of them, within ``time_limit``."""
         collation = await self._collation(collation)
-        with database_errors():
-            try:
-                cursor = await self._collection.aggregate(
-                    [*pipeline, {"$limit": limit}], collation=collation, maxTimeMS=max_time_ms
-                )
-                return await cursor.to_list(None)
-            except pymongo.errors.ExecutionTimeout as exc:
-                raise QueryTimeoutError(
-                    f"the pipeline ran longer than {max_time_ms} ms; narrow it (a $match first, a $limit)",
-                    details={"max_time_ms": max_time_ms},
-                ) from exc
+        with database_errors(time_limit):
+            cursor = await self._raw.aggregate([*pipeline, {"$limit": limit}], collation=collation)
+            return await self._read(cursor, max_bytes)
