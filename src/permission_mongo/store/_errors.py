@@ -100,7 +100,10 @@ class DatabaseErrorEntry:
 
 _RETRY = "the database is busy or unavailable; retry later"
 _FAULT = "the database failed on this request through no fault of it; quote the request id when reporting it"
-_TOO_LARGE = "a document your request builds or returns is larger than MongoDB's 16 MiB limit: project fewer fields, or add a $limit"
+_TOO_LARGE = (
+    "a document your request builds or returns is larger than MongoDB's 16 MiB limit: project fewer fields, "
+    "or add a $limit"
+)
 _TIMED_OUT = "the request ran past its time limit"  # replaced by a message naming the setting
 
 
@@ -118,7 +121,8 @@ DATABASE_ERRORS: Mapping[int, DatabaseErrorEntry] = {
     **_entries(InvalidQueryError, "an operator in your request was given, or met in a document, a value of a type "
                "it does not take", (14, "TypeMismatch")),
     **_entries(InvalidQueryError, "a number in your request, or computed by it, overflowed", (15, "Overflow")),
-    **_entries(InvalidQueryError, "a list in your request has a length its operator does not take", (16, "InvalidLength")),
+    **_entries(InvalidQueryError, "a list in your request has a length its operator does not take",
+               (16, "InvalidLength")),
     **_entries(InvalidQueryError, "your request asks for an operation the database does not allow there",
                (20, "IllegalOperation")),
     **_entries(InvalidQueryError, "a value in your request cannot be encoded for the database", (22, "InvalidBSON")),
@@ -161,11 +165,12 @@ DATABASE_ERRORS: Mapping[int, DatabaseErrorEntry] = {
     # The database cannot serve now, or lost the operation (nothing was written); a retry may succeed.
     **_entries(DatabaseUnavailableError, _RETRY,
                (6, "HostUnreachable"), (7, "HostNotFound"), (24, "LockTimeout"), (43, "CursorNotFound"),
-               (46, "LockBusy"), (64, "WriteConcernFailed"), (89, "NetworkTimeout"), (91, "ShutdownInProgress"), (112, "WriteConflict"),
-               (117, "ConflictingOperationInProgress"), (133, "FailedToSatisfyReadPreference"),
+               (46, "LockBusy"), (64, "WriteConcernFailed"), (89, "NetworkTimeout"), (91, "ShutdownInProgress"),
+               (112, "WriteConflict"), (117, "ConflictingOperationInProgress"),
+               (133, "FailedToSatisfyReadPreference"), (134, "ReadConcernMajorityNotAvailableYet"),
                (175, "QueryPlanKilled"), (189, "PrimarySteppedDown"), (237, "CursorKilled"),
-               (251, "NoSuchTransaction"), (9001, "SocketException"), (10107, "NotWritablePrimary"),
-               (11600, "InterruptedAtShutdown"), (11601, "Interrupted"),
+               (251, "NoSuchTransaction"), (9001, "SocketException"), (10058, "LegacyNotPrimary"),
+               (10107, "NotWritablePrimary"), (11600, "InterruptedAtShutdown"), (11601, "Interrupted"),
                (11602, "InterruptedDueToReplStateChange"), (13435, "NotPrimaryNoSecondaryOk"),
                (13436, "NotPrimaryOrSecondary")),
     # The database or its deployment is at fault (a bug, missing privileges, an unsupported command).
@@ -199,9 +204,9 @@ def _timed_out(limit: TimeLimit) -> StoreError:
     if limit.setting is None:  # the gateway's own operation: the database is too slow
         return DatabaseUnavailableError(_RETRY, details={"reason": "timeout"})
     return QueryTimeoutError(
-        f"the request ran longer than {limit.setting} allows ({limit.milliseconds} ms); narrow it: a more "
-        "selective filter, a smaller limit (for a pipeline, a $match first and a $limit); a write that ran "
-        "out of time may have been applied in part",
+        f"the request did not finish within {limit.setting} ({limit.milliseconds} ms); narrow it: a more "
+        "selective filter, a smaller limit (for a pipeline, a $match first and a $limit), or retry later if "
+        "the database is busy. A write that ran out of time may have been applied in part",
         details={"setting": limit.setting, "max_time_ms": limit.milliseconds},
     )
 
@@ -239,13 +244,13 @@ def unencodable(exc: BaseException) -> InvalidQueryError:
     return InvalidQueryError(message)
 
 
-def _connection_failure(exc: pymongo.errors.PyMongoError, limit: TimeLimit) -> StoreError:
-    logger.warning("database unavailable: %s", type(exc).__name__)
-    if isinstance(exc, pymongo.errors.NetworkTimeout) and not isinstance(exc, pymongo.errors.ServerSelectionTimeoutError):
-        # The database was reached but did not answer before the time limit (pymongo's
-        # operation timeout: the socket's and the database's own maxTimeMS end together, and
-        # a database may answer past its deadline).
+def _connection_failure(exc: pymongo.errors.ConnectionFailure, limit: TimeLimit) -> StoreError:
+    if isinstance(exc, pymongo.errors.NetworkTimeout):
+        # Reached, but no answer within the time limit: pymongo's operation timeout ends the
+        # socket's wait and the database's maxTimeMS together, and a database may answer late.
+        logger.debug("database operation past its time limit: %s", type(exc).__name__)
         return _timed_out(limit)
+    logger.warning("database unavailable: %s", type(exc).__name__)
     return DatabaseUnavailableError(_RETRY, details={"reason": type(exc).__name__})
 
 
