@@ -14,6 +14,7 @@ from typing import Any
 
 import bson
 import pymongo.errors
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.command_cursor import AsyncCommandCursor
@@ -61,7 +62,7 @@ class DocumentStore:
     batch of the database's reply) however large the answer would have been.
     """
 
-    __slots__ = ("_collection", "_plain_until", "_raw", "_time_limit")
+    __slots__ = ("_collection", "_plain_until", "_raw", "_results", "_time_limit")
 
     def __init__(self, collection: AsyncCollection[Document], time_limit: TimeLimit) -> None:
         self._collection = collection
@@ -69,6 +70,9 @@ class DocumentStore:
         self._raw = collection.with_options(
             codec_options=collection.codec_options.with_options(document_class=RawBSONDocument)
         )
+        # A pipeline's results are only sent, never checked against the policy: a date it
+        # computes beyond year 9999 (``$toDate`` of a large number) is kept as milliseconds.
+        self._results = collection.codec_options.with_options(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
         self._time_limit = time_limit
         self._plain_until = 0.0  # until then, the collection is known to have no default collation
 
@@ -87,9 +91,10 @@ class DocumentStore:
         self._plain_until = time.monotonic() + _OPTIONS_TTL
         return None
 
-    async def _read(self, cursor: _RawCursor, max_bytes: SizeLimit | None) -> list[Document]:
+    async def _read(
+        self, cursor: _RawCursor, max_bytes: SizeLimit | None, options: CodecOptions[Document]
+    ) -> list[Document]:
         """The cursor's documents, decoded one by one; past ``max_bytes`` it is closed unread."""
-        options = self._collection.codec_options
         found: list[Document] = []
         size = 0
         try:
@@ -159,7 +164,7 @@ class DocumentStore:
         collation = await self._collation(collation)
         with database_errors(self._time_limit):
             cursor = self._raw.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
-            return await self._read(cursor, max_bytes)
+            return await self._read(cursor, max_bytes, self._collection.codec_options)
 
     async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
@@ -203,4 +208,4 @@ class DocumentStore:
         collation = await self._collation(collation)
         with database_errors(time_limit):
             cursor = await self._raw.aggregate([*pipeline, {"$limit": limit}], collation=collation)
-            return await self._read(cursor, max_bytes)
+            return await self._read(cursor, max_bytes, self._results)
