@@ -174,3 +174,15 @@ def test_a_number_no_bson_type_holds_denies_instead_of_failing(db):
     assert not policy.allows(ident, "read", "docs", {"n": 1})
     with pytest.raises(OverflowError):  # the naive translation
         _ids(db.docs, {"n": {"$lt": 2**70}})
+
+
+def test_a_stored_64_bit_integer_is_a_number_like_any_other(db):
+    # bson decodes a stored int64 as Int64, a subclass of int: range membership, O(1) for an
+    # exact int, scans for it (2**62 steps here), and every evaluation on the document hung.
+    policy = load_policy(POLICY.replace("{condition}", repr("doc.n > 2")))
+    ident = Identity(id="u1", roles=["member"])
+    db.docs.insert_one({"_id": 0, "n": 2**62})
+    stored = db.docs.find_one({"_id": 0})
+    assert type(stored["n"]) is not int and isinstance(stored["n"], int)
+    assert policy.allows(ident, "read", "docs", stored)
+    assert _ids(db.docs, policy.plan(ident, "read", "docs").filter) == {0}

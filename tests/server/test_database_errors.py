@@ -302,6 +302,26 @@ def test_a_result_document_over_16_mib_is_a_400(gateway: Gateway, own_document: 
         assert_error(root.post(f"{EXPENSES}/aggregate", json={"pipeline": pipeline}), 400, "BAD_REQUEST")
 
 
+def test_a_pipeline_computing_a_date_beyond_year_9999_is_answered(gateway: Gateway, own_document: str, tenant: str) -> None:
+    # Python's datetime ends at year 9999; such a result is sent as milliseconds.
+    pipeline = [{"$project": {"far": {"$toDate": 2**53 + 1}, "before": {"$toDate": -(2**53)}}}]
+    with user_client(gateway, "root", tenant, ["admin"]) as root:
+        response = root.post(f"{EXPENSES}/aggregate", json={"pipeline": pipeline})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"][0]["far"] == {"$date": {"$numberLong": str(2**53 + 1)}}
+
+
+def test_a_document_holding_a_64_bit_integer_can_be_updated_and_read(gateway: Gateway, tenant: str) -> None:
+    # Stored as an int64 and read back as bson's Int64: evaluating the policy and the schema on
+    # it used to scan range(-2**63, 2**63) for it, blocking the gateway.
+    with user_client(gateway, "root", tenant, ["admin"]) as root:
+        created = ejson(root.post(EXPENSES, json={"title": "big", "amount": 2**40, "status": "draft"}))
+        path = f"{EXPENSES}/{created['_id']}"
+        assert root.patch(path, json={"$inc": {"amount": 1}}).status_code == 200
+        assert ejson(root.get(path))["amount"] == 2**40 + 1
+        assert ejson(root.post(f"{EXPENSES}/count", json={"filter": {"amount": {"$gt": 2**39}}})) == {"count": 1}
+
+
 def test_concurrent_batches_on_the_same_documents_never_answer_500(
     gateway: Gateway, gateway_db: pymongo.database.Database, tenant: str
 ) -> None:
