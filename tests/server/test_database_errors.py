@@ -40,6 +40,7 @@ from .harness import (
     assert_error,
     clean_environment,
     ejson,
+    make_token,
     serve_command,
     user_client,
     write_config,
@@ -286,6 +287,16 @@ def test_a_batch_create_reports_the_item_with_a_lone_surrogate_and_creates_the_o
     stored = gateway_db.expenses.find({"tenant_id": tenant}, sort=[("title", 1)])
     assert [document["title"] for document in stored] == ["first", "third"]
     assert len(result["created"]) == 2
+
+
+@pytest.mark.parametrize("claims", [{"sub": "\ud800"}, {"tenant_id": "a\udfff"}, {"team": {"\ud800": 1}}])
+def test_a_token_holding_a_lone_surrogate_is_refused(gateway: Gateway, claims: dict[str, Any]) -> None:
+    # Signed by the issuer, yet unusable: an idempotent write hashed the identity (500) and the
+    # database stores none of it.
+    with gateway.client(make_token(claims)) as client:
+        assert_error(client.get("/v1/whoami"), 401, "INVALID_TOKEN")
+        response = client.post(EXPENSES, json={"title": "t", "amount": 1}, headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert_error(response, 401, "INVALID_TOKEN")
 
 
 def test_a_range_too_large_is_a_400(gateway: Gateway, own_document: str, tenant: str) -> None:
