@@ -299,6 +299,14 @@ def test_a_token_holding_a_lone_surrogate_is_refused(gateway: Gateway, claims: d
         assert_error(response, 401, "INVALID_TOKEN")
 
 
+def test_a_deeply_nested_pipeline_is_a_400(gateway: Gateway, tenant: str) -> None:
+    # Looked through for $graphLookup before the rewriter bounds its depth: by recursion, once.
+    depth = 400
+    text = '{"pipeline": [{"$match": %s{"title": "x"}%s}]}' % ('{"$and": [' * depth, "]}" * depth)
+    with user_client(gateway, "root", tenant, ["admin"]) as root:
+        assert_error(_raw(root, "POST", f"{EXPENSES}/aggregate", text), 400, "BAD_REQUEST")
+
+
 def test_a_range_too_large_is_a_400(gateway: Gateway, own_document: str, tenant: str) -> None:
     pipeline = [{"$project": {"r": {"$range": [0, 10**9]}}}]
     with user_client(gateway, "root", tenant, ["admin"]) as root:
