@@ -4,7 +4,8 @@ scope appears in any answer or error message.
 
 The JSON holds what used to make 500s or leak: expressions that fail on the values they meet
 (``$toInt``, ``$divide``, ``$convert``, ``$dateFromString``, ``$range`` with big numbers),
-lone surrogates in strings and keys (sent as JSON escapes), deep nesting and large sizes.
+lone surrogates in strings and keys (sent as JSON escapes), Extended JSON wrappers, deep
+nesting and large sizes.
 """
 
 from __future__ import annotations
@@ -41,9 +42,18 @@ keys = st.one_of(
 )
 field_refs = st.sampled_from(["$title", "$amount", "$status", "$tags", "$created_at", "$$ROOT", "$missing"])
 big_numbers = st.sampled_from([2**31, 10**9, 2**53 + 1, 2**62, -(2**63), 1e308, -1e308])
+# Extended JSON wrappers, well-formed or not: the parser converts them.
+extended = st.one_of(
+    st.builds(lambda t: {"$numberDecimal": t}, st.one_of(texts, st.sampled_from(["1e999999", "NaN", "1" * 40, "-0"]))),
+    st.builds(lambda t: {"$numberLong": t}, st.one_of(texts, st.sampled_from(["9223372036854775808", "-1"]))),
+    st.builds(lambda t: {"$date": t}, st.one_of(texts, st.integers(), st.sampled_from(["9999-12-31T23:59:59Z"]))),
+    st.builds(lambda t: {"$oid": t}, st.one_of(texts, st.just("0" * 24))),
+    st.builds(lambda p, o: {"$regularExpression": {"pattern": p, "options": o}}, texts, texts),
+    st.builds(lambda t: {"$binary": {"base64": t, "subType": "00"}}, texts),
+)
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 3), big_numbers,
-    st.floats(allow_nan=False, allow_infinity=False), texts,
+    st.floats(allow_nan=False, allow_infinity=False), texts, extended,
     st.sampled_from(["$amount", "$$ROOT", "$title", "$$NOW", "expenses"]),
 )
 operands = st.one_of(field_refs, scalars)
