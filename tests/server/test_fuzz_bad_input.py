@@ -158,7 +158,7 @@ def root(gateway: Gateway, gateway_db: pymongo.database.Database) -> Iterator[ht
     gateway_db.expenses.delete_many({"tenant_id": {"$in": [TENANT, "fuzz-other"]}})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(request=requests)
 def test_no_input_makes_a_server_error_or_shows_another_tenant_s_values(
     root: httpx.Client, request: tuple[str, str, Any]
