@@ -38,7 +38,7 @@ class SizeLimit:
         """Raise ``ResultTooLargeError`` if ``size`` bytes pass the limit."""
         if size > self.bytes:
             raise ResultTooLargeError(
-                f"the answer is larger than {self.setting} allows ({self.bytes} bytes); ask for less: "
-                "a smaller limit or a narrower filter (for a pipeline, a $project or a $limit)",
+                f"the documents of this request are larger than {self.setting} allows ({self.bytes} bytes); "
+                "ask for fewer: a smaller limit or a narrower filter (for a pipeline, a $project or a $limit)",
                 details={"setting": self.setting, "max_bytes": self.bytes},
             )
