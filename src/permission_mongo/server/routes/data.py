@@ -13,6 +13,7 @@ from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
 from .._idempotency import IDEMPOTENCY_HEADER
 from .._json import ExtendedJSONResponse, parse_extended_json
+from .._services import Services
 from ..errors import BadRequestError
 
 router = APIRouter(prefix="/v1/data/{collection}", tags=["data"])
@@ -69,7 +70,7 @@ _OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json"
 _QUERY_PARAMETERS = frozenset({"filter", "sort", "fields", "limit", "cursor"})
 
 
-def bounded_response(services: ServicesDep, content: Any) -> ExtendedJSONResponse:
+def bounded_response(services: Services, content: Any) -> ExtendedJSONResponse:
     """An answer of many documents, refused if its JSON passes ``limits.max_response_bytes`` (the
     store has bounded the documents read by the same number, counted as BSON)."""
     response = ExtendedJSONResponse(content)
