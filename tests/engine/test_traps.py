@@ -202,3 +202,13 @@ def test_integers_and_doubles_compare_exactly_beyond_2_to_the_53(db):
         assert _ids(db.docs, plan.filter) == allowed, condition
         assert {i for i, n in enumerate(values) if policy.allows(ident, "read", "docs", {"n": n})} == allowed
         assert {i for i, n in enumerate(values) if cel[condition](n)} != allowed, "CEL's reading should differ"
+def test_a_stored_64_bit_integer_is_a_number_like_any_other(db):
+    # bson decodes a stored int64 as Int64, a subclass of int: range membership, O(1) for an
+    # exact int, scans for it (2**62 steps here), and every evaluation on the document hung.
+    policy = load_policy(POLICY.replace("{condition}", repr("doc.n > 2")))
+    ident = Identity(id="u1", roles=["member"])
+    db.docs.insert_one({"_id": 0, "n": 2**62})
+    stored = db.docs.find_one({"_id": 0})
+    assert type(stored["n"]) is not int and isinstance(stored["n"], int)
+    assert policy.allows(ident, "read", "docs", stored)
+    assert _ids(db.docs, policy.plan(ident, "read", "docs").filter) == {0}

@@ -31,6 +31,8 @@ def serve_fails(config_dir: Path, *args: str, env: Mapping[str, str] | None = No
     [
         pytest.param("limits:\n  max_body_bytes: 1000000\n  max_pagesize: 50\n", ["server.yml:3:3", "unknown key 'max_pagesize'", "did you mean 'max_page_size'"], id="unknown-key"),
         pytest.param("mongodb:\n  timeout: soon\n", ["server.yml:2:12", "mongodb.timeout must be a number"], id="wrong-type"),
+        pytest.param("limits:\n  query_max_time_ms: 0\n", ["server.yml:2:22", "limits.query_max_time_ms must be at least 1"], id="no-time-limit"),
+        pytest.param("limits:\n  max_response_bytes: 100\n", ["server.yml:2:23", "limits.max_response_bytes must be at least 1024"], id="tiny-response"),
         pytest.param("auth:\n  jwt:\n    secret: short\n", ["server.yml:3:13", "at least 32 bytes"], id="short-secret"),
         pytest.param("auth:\n  jwt:\n    algorithm: RS256\n", ["server.yml", "needs a public key"], id="no-public-key"),
         pytest.param("auth:\n  jwt:\n    algorithm: [HS256, RS256]\n    secret: " + "s" * 40 + "\n", ["server.yml:3:16", "cannot be mixed"], id="mixed-families"),

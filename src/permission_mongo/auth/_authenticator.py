@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from ..policy import Identity
 from ._api_keys import API_KEY_PREFIX, ApiKeys
 from ._credentials import JWT_CREDENTIAL, Authenticated
 from ._errors import InvalidTokenError, MissingCredentialsError
@@ -42,4 +46,26 @@ class Authenticator:
             raise InvalidTokenError(
                 "JWT authentication is not configured on this gateway; use an API key (pm_...)"
             )
-        return Authenticated(self.jwt.verify(token), JWT_CREDENTIAL)
+        identity = self.jwt.verify(token)
+        _check_unicode(identity)
+        return Authenticated(identity, JWT_CREDENTIAL)
+
+
+def _check_unicode(identity: Identity) -> None:
+    """A JWT's JSON may spell a lone surrogate (``"\\ud800"``), which no database stores and no
+    UTF-8 encoder takes: refused here, rather than failing wherever the identity is used."""
+    pending: list[Any] = [identity.id, identity.tenant_id, list(identity.roles), dict(identity.attributes)]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidTokenError(
+                    "invalid token: a claim holds a lone surrogate, which is not valid Unicode"
+                ) from None
+        elif isinstance(value, Mapping):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)

@@ -100,12 +100,26 @@ def field_check(can_filter: Callable[[str], bool], where: str, collection: str |
 
 
 def check_field_name(path: Any, where: str = "query") -> str:
-    """A field path as callers may write it: dotted names, none empty or starting with '$'."""
+    """A field path as callers may write it: dotted names, none empty or starting with '$', and
+    names BSON can hold (no NUL, no lone surrogate)."""
     if not isinstance(path, str) or not path or any(
         not part or part.startswith("$") or "\x00" in part for part in path.split(".")
     ):
         raise QueryError(f"{where}: {path!r} is not a valid field path (an empty part, or one starting with '$')", field=path)
+    if not path.isascii() and not _is_unicode(path):
+        raise QueryError(
+            f"{where}: {path!r} is not a valid field path: it holds a lone surrogate, which is not valid Unicode",
+            field=path,
+        )
     return path
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refused(operator: str, where: str) -> QueryError:

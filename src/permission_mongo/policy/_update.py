@@ -150,11 +150,13 @@ def bson_compare(a: Any, b: Any) -> int:
             return _cmp(not nan_x, not nan_y)  # NaN sorts before every number, equals NaN
         return _cmp(x, y)
     if ra == 3:
-        return _cmp(a.encode("utf-8"), b.encode("utf-8"))
+        # Code point order is UTF-8 byte order (MongoDB's); unlike encoding, it also orders a
+        # lone surrogate, which the store then refuses to write.
+        return _cmp(a, b)
     if ra == 4:
         items_a, items_b = list(a.items()), list(b.items())
         for (ka, va), (kb, vb) in zip(items_a, items_b):
-            order = _cmp(_type_rank(va), _type_rank(vb)) or _cmp(ka.encode(), kb.encode()) or bson_compare(va, vb)
+            order = _cmp(_type_rank(va), _type_rank(vb)) or _cmp(ka, kb) or bson_compare(va, vb)
             if order:
                 return order
         return _cmp(len(items_a), len(items_b))

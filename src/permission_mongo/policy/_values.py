@@ -68,12 +68,18 @@ _KIND_BY_TYPE = {
 }
 
 
-_INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int) -> bool:
+    # Compared, not ``in range(...)``: membership is only O(1) for exact ints, and bson decodes
+    # stored 64-bit integers as Int64, a subclass, which range would scan for.
+    return _INT64_MIN <= value <= _INT64_MAX
 
 
 def kind(value: Any) -> str:
     found = _KIND_BY_TYPE.get(type(value))
-    if found is NUMBER and type(value) is int and value not in _INT64:
+    if found is NUMBER and type(value) is int and not _int64(value):
         return OTHER  # no BSON number holds it: a caller's claim, never a stored value
     if found is not None:
         return found
@@ -82,7 +88,7 @@ def kind(value: Any) -> str:
     if value is True or value is False:
         return BOOL
     if isinstance(value, (int, float, Decimal128)):
-        return NUMBER if not isinstance(value, int) or value in _INT64 else OTHER
+        return NUMBER if not isinstance(value, int) or _int64(value) else OTHER
     if isinstance(value, str):
         return STRING
     if isinstance(value, (list, tuple)):

@@ -19,10 +19,16 @@ __all__ = ["Aggregator"]
 
 
 def _mentions(value: Any, operator: str) -> bool:
-    if isinstance(value, Mapping):
-        return operator in value or any(_mentions(item, operator) for item in value.values())
-    if isinstance(value, list):
-        return any(_mentions(item, operator) for item in value)
+    # A loop, not recursion: this runs before the rewriter bounds the pipeline's depth.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            if operator in item:
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
@@ -46,7 +52,11 @@ class Aggregator:
         rewritten = rewrite_pipeline(self.policy, identity, collection, pipeline, limits)
         most = self.limits.max_aggregate_results
         found = await self.store.documents(collection).aggregate(
-            rewritten, collation=COLLATION, max_time_ms=self.limits.aggregate_max_time_ms, limit=most + 1
+            rewritten,
+            collation=COLLATION,
+            time_limit=self.limits.aggregate_time(),
+            max_bytes=self.limits.response_size(),
+            limit=most + 1,
         )
         if len(found) > most:
             raise BadRequestError(

@@ -35,7 +35,9 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The client binds to the running event loop, so it is made here, not at import.
-        store = Store(uri, settings.mongodb.database, timeout=settings.mongodb.timeout)
+        store = Store(
+            uri, settings.mongodb.database, timeout=settings.mongodb.timeout, time_limit=settings.limits.query_time()
+        )
         keys = ApiKeys(
             store.api_keys,
             admin_key=settings.auth.admin_key,
@@ -51,6 +53,7 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
             max_limit=settings.limits.max_page_size,
             max_batch=settings.limits.max_batch_size,
             max_depth=settings.limits.max_document_depth,
+            max_response=settings.limits.response_size(),
         )
         aggregator = Aggregator(policy, store, settings.limits)
         app.state.services = Services(settings, store, keys, Authenticator(keys, jwt), policy, data_plane, aggregator)

@@ -30,6 +30,7 @@ from typing import Any
 import bson
 from bson.errors import BSONError
 
+from ..store import ENCODING_ERRORS, unencodable
 from .errors import BadRequestError
 
 __all__ = ["Cursor", "CursorCodec", "after_condition", "sort_values", "with_tiebreak"]
@@ -84,6 +85,14 @@ def after_condition(sort: Sequence[tuple[str, int]], values: Sequence[Any]) -> d
     return {"$expr": terms[0] if len(terms) == 1 else {"$or": terms}}
 
 
+def _encoded(content: Mapping[str, Any]) -> bytes:
+    # What the caller sent may not be encodable (a lone surrogate in a field name): a 400.
+    try:
+        return bson.encode(content)
+    except ENCODING_ERRORS as exc:
+        raise unencodable(exc) from exc
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -115,14 +124,14 @@ class CursorCodec:
             "s": [[path, direction] for path, direction in sort],
             "p": None if fields is None else list(fields),
         }
-        return hashlib.sha256(bson.encode(description)).digest()
+        return hashlib.sha256(_encoded(description)).digest()
 
     def encode(
         self, binding: bytes, values: Sequence[Any], sort: Sequence[str] | None, fields: Sequence[str] | None
     ) -> str:
         """A cursor continuing after ``values``; it carries the query's sort and fields, so the
         next-page request may leave them out."""
-        payload = bson.encode({
+        payload = _encoded({
             "b": binding,
             "v": list(values),
             "s": None if sort is None else list(sort),

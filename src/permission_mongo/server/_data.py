@@ -46,6 +46,7 @@ from ..store import (
     DatabaseUnavailableError,
     DocumentStore,
     DuplicateKeyError,
+    SizeLimit,
     Store,
     StoreError,
     is_internal_collection,
@@ -202,6 +203,7 @@ class DataPlane:
         default_limit: int,
         max_limit: int,
         max_batch: int = 1_000,
+        max_response: SizeLimit,
         max_depth: int = 100,
     ) -> None:
         self.policy = policy
@@ -211,6 +213,7 @@ class DataPlane:
         self.max_limit = max_limit
         self.max_batch = max_batch
         self.max_depth = max_depth
+        self.max_response = max_response  # bytes of documents one request reads
         settings = policy.config.settings if policy is not None else {}
         self.timestamps = settings.get("auto_timestamps", True) is not False
 
@@ -526,7 +529,11 @@ class DataPlane:
             previous.check(binding)
             after = after_condition(keys, previous.values)
         found = await documents.find(
-            read.restrict(query.filter, after), sort=keys, limit=limit + 1, collation=read.collation
+            read.restrict(query.filter, after),
+            sort=keys,
+            limit=limit + 1,
+            collation=read.collation,
+            max_bytes=self.max_response,
         )
         has_more = len(found) > limit
         page = found[:limit]
@@ -596,7 +603,11 @@ class DataPlane:
         }
         if retried:
             found = await documents.find(
-                {"_id": {"$in": list(retried.values())}}, sort=(), limit=len(retried), collation=plan.collation
+                {"_id": {"$in": list(retried.values())}},
+                sort=(),
+                limit=len(retried),
+                collation=plan.collation,
+                max_bytes=None,  # at most the documents this request sent
             )
             stored = {document["_id"]: document for document in found}
             for position, document_id in retried.items():
@@ -623,7 +634,9 @@ class DataPlane:
         if selection.filter is not None:
             check_filter(selection.filter, read)
         scope = read.restrict(selected, plan.filter)
-        found = await documents.find(scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation)
+        found = await documents.find(
+            scope, sort=[("_id", 1)], limit=self.max_batch + 1, collation=plan.collation, max_bytes=self.max_response
+        )
         if len(found) > self.max_batch:
             raise BadRequestError(
                 f"the selection holds more than {self.max_batch} documents you may update; one batch update "

@@ -33,7 +33,14 @@ from ..policy import (
     UnknownCollectionError,
 )
 from ..policy._update import UpdateError
-from ..store import DatabaseUnavailableError, DuplicateKeyError, InvalidIdError, InvalidQueryError, UnreadableDocumentError
+from ..store import (
+    DatabaseFaultError,
+    DatabaseUnavailableError,
+    DuplicateKeyError,
+    InvalidIdError,
+    InvalidQueryError,
+    UnreadableDocumentError,
+)
 from . import errors
 from ._json import ExtendedJSONResponse, dumps
 
@@ -57,10 +64,11 @@ ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     UnknownApiKeyError: (404, "NOT_FOUND"),
     UnknownRoleError: (422, "VALIDATION_ERROR"),
     DatabaseUnavailableError: (503, "SERVICE_UNAVAILABLE"),
+    DatabaseFaultError: (500, "INTERNAL_ERROR"),
     DuplicateKeyError: (409, "CONFLICT"),
     UnreadableDocumentError: (409, "CONFLICT"),
     InvalidIdError: (400, "BAD_REQUEST"),
-    InvalidQueryError: (400, "BAD_REQUEST"),
+    InvalidQueryError: (400, "BAD_REQUEST"),  # QueryTimeoutError and ResultTooLargeError too
     UpdateError: (400, "BAD_REQUEST"),
     UnknownCollectionError: (404, "COLLECTION_NOT_FOUND"),
     UnknownActionError: (400, "BAD_REQUEST"),

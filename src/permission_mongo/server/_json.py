@@ -82,8 +82,10 @@ def parse_extended_json(text: str) -> Any:
         raise MalformedJsonError(str(exc)) from exc
     except RecursionError as exc:
         raise MalformedJsonError("the JSON is nested too deeply") from exc
-    except (BSONError, ValueError, TypeError, KeyError, OverflowError) as exc:
-        # json_util raises these for Extended JSON values it cannot convert.
+    except (BSONError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
+        # json_util raises these for Extended JSON values it cannot convert (ArithmeticError:
+        # OverflowError, and decimal's for a $numberDecimal that is not one or needs more than
+        # Decimal128's 34 digits).
         raise MalformedJsonError(f"invalid Extended JSON value: {exc}") from exc
 
 

@@ -25,6 +25,9 @@ setting silently left at its default).
       max_page_size: 10000
       max_batch_size: 1000     # documents per batch create or update, ids per batch
       max_document_depth: 100  # levels of documents and arrays a written document may nest (MongoDB's)
+      query_max_time_ms: 10000 # each database operation of a request (find, count, writes...)
+      aggregate_max_time_ms: 10000
+      max_response_bytes: 16777216   # documents of one find page or pipeline answer
     idempotency:
       ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
       lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
@@ -47,6 +50,7 @@ from typing import Any
 from ..auth import JwtSettings, JwtSettingsError, JwtVerifier, is_well_formed_api_key
 from ..policy import ConfigError
 from ..policy._yaml import Mark, YamlList, YamlMap, load_yaml
+from ..store import SizeLimit, TimeLimit
 
 __all__ = [
     "AuthSettings",
@@ -90,6 +94,18 @@ class LimitSettings:
     # at most MongoDB's own 100, so every command the gateway builds around one stays within
     # the database's limits.
     max_document_depth: int = 100
+    query_max_time_ms: int = 10_000  # each database operation but aggregations
+    max_response_bytes: int = 16 * 1024 * 1024  # a find page's or a pipeline's documents
+
+    # The bounds as the store applies them, each naming its setting for the error past it.
+    def query_time(self) -> TimeLimit:
+        return TimeLimit(self.query_max_time_ms, "limits.query_max_time_ms")
+
+    def aggregate_time(self) -> TimeLimit:
+        return TimeLimit(self.aggregate_max_time_ms, "limits.aggregate_max_time_ms")
+
+    def response_size(self) -> SizeLimit:
+        return SizeLimit(self.max_response_bytes, "limits.max_response_bytes")
 
 
 @dataclass(frozen=True)
@@ -287,12 +303,13 @@ _LIMIT_KEYS = (
     "max_body_bytes", "default_page_size", "max_page_size",
     "max_pipeline_stages", "max_aggregate_results", "aggregate_max_time_ms", "max_batch_size",
     "max_document_depth",
+    "query_max_time_ms", "max_response_bytes",
 )
 _LIMIT_MAXIMUMS = {"max_document_depth": 100}  # MongoDB stores no deeper
 
 
 def _limit_settings(section: _Section) -> LimitSettings:
-    minimums = {"max_body_bytes": 1024}
+    minimums = {"max_body_bytes": 1024, "max_response_bytes": 1024}
     given = {
         key: section.number(key, minimum=minimums.get(key, 1), maximum=_LIMIT_MAXIMUMS.get(key), integer=True)
         for key in _LIMIT_KEYS

@@ -6,19 +6,28 @@ from ._api_keys import API_KEYS_COLLECTION, ApiKeyRecord, ApiKeyStore
 from ._database import Store
 from ._documents import DocumentStore, is_internal_collection
 from ._errors import (
+    DATABASE_ERRORS,
+    ENCODING_ERRORS,
+    DatabaseFaultError,
     DatabaseUnavailableError,
     DuplicateKeyError,
     InvalidIdError,
     InvalidQueryError,
     QueryTimeoutError,
+    ResultTooLargeError,
     StoreError,
     UnreadableDocumentError,
     parse_object_id,
+    unencodable,
 )
 from ._idempotency import IDEMPOTENCY_COLLECTION, IdempotencyRecord, IdempotencyStore
+from ._limits import SizeLimit, TimeLimit
 
 __all__ = [
     "API_KEYS_COLLECTION",
+    "DATABASE_ERRORS",
+    "ENCODING_ERRORS",
+    "DatabaseFaultError",
     "ApiKeyRecord",
     "ApiKeyStore",
     "DatabaseUnavailableError",
@@ -30,9 +39,13 @@ __all__ = [
     "InvalidIdError",
     "InvalidQueryError",
     "QueryTimeoutError",
+    "ResultTooLargeError",
+    "SizeLimit",
     "Store",
     "StoreError",
     "UnreadableDocumentError",
+    "TimeLimit",
     "is_internal_collection",
     "parse_object_id",
+    "unencodable",
 ]

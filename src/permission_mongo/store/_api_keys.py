@@ -11,6 +11,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ._errors import database_errors, parse_object_id
+from ._limits import TimeLimit
 
 __all__ = ["API_KEYS_COLLECTION", "ApiKeyRecord", "ApiKeyStore"]
 
@@ -43,14 +44,15 @@ class ApiKeyRecord:
 
 
 class ApiKeyStore:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], time_limit: TimeLimit) -> None:
         self._collection = collection
+        self._time_limit = time_limit
         self._indexed = False
 
     async def _ensure_indexes(self) -> None:
         # Lazily, so the gateway starts (and reports not ready) while the database is down.
         if not self._indexed:
-            with database_errors():
+            with database_errors(self._time_limit):
                 await self._collection.create_index([("key_hash", ASCENDING)], unique=True)
             self._indexed = True
 
@@ -74,25 +76,25 @@ class ApiKeyStore:
             "revoked_at": None,
             "created_by": created_by,
         }
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.insert_one(doc)
         doc["_id"] = result.inserted_id
         return ApiKeyRecord.from_document(doc)
 
     async def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        with database_errors():
+        with database_errors(self._time_limit):
             doc = await self._collection.find_one({"key_hash": key_hash})
         return None if doc is None else ApiKeyRecord.from_document(doc)
 
     async def list(self) -> list[ApiKeyRecord]:
-        with database_errors():
+        with database_errors(self._time_limit):
             docs = await self._collection.find({}).sort("_id", ASCENDING).to_list()
         return [ApiKeyRecord.from_document(doc) for doc in docs]
 
     async def revoke(self, key_id: str, *, at: datetime) -> ApiKeyRecord | None:
         """Mark the key revoked (keeping the first revocation time); None if no such key."""
         oid = parse_object_id(key_id)
-        with database_errors():
+        with database_errors(self._time_limit):
             await self._collection.update_one({"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": at}})
             doc = await self._collection.find_one({"_id": oid})
         return None if doc is None else ApiKeyRecord.from_document(doc)

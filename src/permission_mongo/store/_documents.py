@@ -14,11 +14,22 @@ from typing import Any
 
 import bson
 import pymongo.errors
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.command_cursor import AsyncCommandCursor
+from pymongo.asynchronous.cursor import AsyncCursor
 
-from ._errors import InvalidQueryError, QueryTimeoutError, StoreError, bulk_write_failures, database_errors
+from ._errors import (
+    ENCODING_ERRORS,
+    InvalidQueryError,
+    StoreError,
+    bulk_write_failures,
+    database_errors,
+    unencodable,
+)
 from ._exact import same_document
+from ._limits import SizeLimit, TimeLimit
 
 __all__ = ["DocumentStore", "is_internal_collection", "swap_if_unchanged"]
 
@@ -34,6 +45,7 @@ Document = dict[str, Any]
 SIMPLE_COLLATION = {"locale": "simple"}
 _MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 _OPTIONS_TTL = 60.0  # seconds before a collection's default collation is looked up again
+_RawCursor = AsyncCursor[RawBSONDocument] | AsyncCommandCursor[RawBSONDocument]
 
 
 def swap_if_unchanged(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Document, list[Document]]:
@@ -45,17 +57,30 @@ def swap_if_unchanged(before: Mapping[str, Any], after: Mapping[str, Any]) -> tu
 class DocumentStore:
     """One application collection.
 
-    Operations take the collation the plan requires. The simple collation is only sent when the
-    collection has a default collation of its own (which it overrides); otherwise it is the
+    Every operation runs under the collection's time limit (``time_limit``), aggregate under its
+    own. Operations take the collation the plan requires. The simple collation is only sent when
+    the collection has a default collation of its own (which it overrides); otherwise it is the
     default, and leaving it out changes nothing in MongoDB's semantics. (It also avoids a
     SecantusDB 0.7.0b3 bug: with ``{"locale": "simple"}`` it sorts strings case-insensitively,
     where MongoDB sorts them by code point, which would break range paging.)
+
+    ``find`` and ``aggregate`` read their answer document by document, counting its bytes: past
+    ``max_bytes`` they stop reading and refuse, so a request holds at most that much (and one
+    batch of the database's reply) however large the answer would have been.
     """
 
-    __slots__ = ("_collection", "_plain_until")
+    __slots__ = ("_collection", "_plain_until", "_raw", "_results", "_time_limit")
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(self, collection: AsyncCollection[Document], time_limit: TimeLimit) -> None:
         self._collection = collection
+        # The same collection answering undecoded documents, whose size is known before decoding.
+        self._raw = collection.with_options(
+            codec_options=collection.codec_options.with_options(document_class=RawBSONDocument)
+        )
+        # A pipeline's results are only sent, never checked against the policy: a date it
+        # computes beyond year 9999 (``$toDate`` of a large number) is kept as milliseconds.
+        self._results = collection.codec_options.with_options(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+        self._time_limit = time_limit
         self._plain_until = 0.0  # until then, the collection is known to have no default collation
 
     async def _collation(self, collation: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -63,7 +88,7 @@ class DocumentStore:
             return collation
         if time.monotonic() < self._plain_until:
             return None
-        with database_errors():
+        with database_errors(self._time_limit):
             cursor = await self._collection.database.list_collections(filter={"name": self._collection.name})
             found = await cursor.to_list(None)
         if not found:
@@ -73,8 +98,24 @@ class DocumentStore:
         self._plain_until = time.monotonic() + _OPTIONS_TTL
         return None
 
+    async def _read(
+        self, cursor: _RawCursor, max_bytes: SizeLimit | None, options: CodecOptions[Document]
+    ) -> list[Document]:
+        """The cursor's documents, decoded one by one; past ``max_bytes`` it is closed unread."""
+        found: list[Document] = []
+        size = 0
+        try:
+            async for raw in cursor:
+                size += len(raw.raw)
+                if max_bytes is not None:
+                    max_bytes.check(size)
+                found.append(bson.decode(raw.raw, codec_options=options))
+        finally:
+            await cursor.close()
+        return found
+
     async def insert(self, document: Mapping[str, Any]) -> None:
-        with database_errors():
+        with database_errors(self._time_limit):
             await self._collection.insert_one(document)
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]]) -> dict[int, StoreError]:
@@ -93,8 +134,8 @@ class DocumentStore:
             # Encoded one by one, so one document that cannot be stored fails alone.
             try:
                 raw = bson.encode(document, codec_options=options)
-            except (bson.errors.InvalidDocument, OverflowError) as exc:
-                failures[index] = InvalidQueryError(f"the database cannot store or match this: {exc}")
+            except ENCODING_ERRORS as exc:
+                failures[index] = unencodable(exc)
                 continue
             if len(raw) > _MAX_DOCUMENT_BYTES:
                 failures[index] = InvalidQueryError(
@@ -105,17 +146,17 @@ class DocumentStore:
             positions.append(index)
         if not encoded:
             return failures
-        with database_errors():
+        with database_errors(self._time_limit):
             try:
                 await self._collection.insert_many(encoded, ordered=False)
             except pymongo.errors.BulkWriteError as exc:
-                for position, error in bulk_write_failures(exc).items():
+                for position, error in bulk_write_failures(exc, self._time_limit).items():
                     failures[positions[position]] = error
         return failures
 
     async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             return await self._collection.find_one(filter, collation=collation)
 
     async def find_by_id(
@@ -130,7 +171,7 @@ class DocumentStore:
         if filter:
             pipeline.append({"$match": dict(filter)})
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             cursor = await self._collection.aggregate([*pipeline, {"$limit": 1}], collation=collation)
             found = await cursor.to_list(None)
         return found[0] if found else None
@@ -142,15 +183,16 @@ class DocumentStore:
         sort: Sequence[tuple[str, int]],
         limit: int,
         collation: Mapping[str, Any],
+        max_bytes: SizeLimit | None,
     ) -> list[Document]:
         collation = await self._collation(collation)
-        with database_errors():
-            cursor = self._collection.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
-            return await cursor.to_list(None)
+        with database_errors(self._time_limit):
+            cursor = self._raw.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
+            return await self._read(cursor, max_bytes, self._collection.codec_options)
 
     async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             return await self._collection.count_documents(filter, collation=collation)
 
     async def replace_if_unchanged(
@@ -165,10 +207,11 @@ class DocumentStore:
         counts as not modified (it compares the new document with the old byte for byte).
         So an ``after`` identical to ``before`` has nothing to write and is not sent."""
         options = self._collection.codec_options
-        if bson.encode(after, codec_options=options) == bson.encode(before, codec_options=options):
-            return True
+        with database_errors(self._time_limit):
+            if bson.encode(after, codec_options=options) == bson.encode(before, codec_options=options):
+                return True
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             try:
                 result = await self._collection.update_one(*swap_if_unchanged(before, after), collation=collation)
             except pymongo.errors.DocumentTooLarge as exc:
@@ -181,30 +224,28 @@ class DocumentStore:
 
     async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.delete_many(filter, collation=collation)
         return result.deleted_count
 
     async def delete_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> bool:
         collation = await self._collation(collation)
-        with database_errors():
+        with database_errors(self._time_limit):
             result = await self._collection.delete_one(filter, collation=collation)
         return result.deleted_count == 1
 
     async def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], *, collation: Mapping[str, Any], max_time_ms: int, limit: int
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        *,
+        collation: Mapping[str, Any],
+        time_limit: TimeLimit,
+        max_bytes: SizeLimit,
+        limit: int,
     ) -> list[Document]:
-        """Run a pipeline (already rewritten for the caller); at most ``limit`` documents.
-        Raises ``QueryTimeoutError`` past ``max_time_ms``."""
+        """Run a pipeline (already rewritten for the caller); at most ``limit`` documents, at most
+        ``max_bytes`` of them, within ``time_limit``."""
         collation = await self._collation(collation)
-        with database_errors():
-            try:
-                cursor = await self._collection.aggregate(
-                    [*pipeline, {"$limit": limit}], collation=collation, maxTimeMS=max_time_ms
-                )
-                return await cursor.to_list(None)
-            except pymongo.errors.ExecutionTimeout as exc:
-                raise QueryTimeoutError(
-                    f"the pipeline ran longer than {max_time_ms} ms; narrow it (a $match first, a $limit)",
-                    details={"max_time_ms": max_time_ms},
-                ) from exc
+        with database_errors(time_limit):
+            cursor = await self._raw.aggregate([*pipeline, {"$limit": limit}], collation=collation)
+            return await self._read(cursor, max_bytes, self._results)

@@ -19,6 +19,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ._errors import DuplicateKeyError, database_errors
+from ._limits import TimeLimit
 
 __all__ = ["IDEMPOTENCY_COLLECTION", "IdempotencyRecord", "IdempotencyStore"]
 
@@ -59,13 +60,14 @@ class IdempotencyRecord:
 
 
 class IdempotencyStore:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], time_limit: TimeLimit) -> None:
         self._collection = collection
+        self._time_limit = time_limit
         self._indexed = False
 
     async def _ensure_indexes(self) -> None:
         if not self._indexed:
-            with database_errors():
+            with database_errors(self._time_limit):
                 await self._collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
             self._indexed = True
 
@@ -93,12 +95,12 @@ class IdempotencyStore:
         }
         for _ in range(3):
             try:
-                with database_errors():
+                with database_errors(self._time_limit):
                     await self._collection.insert_one(dict(fresh))
                 return None
             except DuplicateKeyError:
                 pass
-            with database_errors():
+            with database_errors(self._time_limit):
                 found = await self._collection.find_one({"_id": record_id})
                 if found is None:
                     continue  # expired and removed meanwhile: insert again
@@ -120,12 +122,12 @@ class IdempotencyStore:
         return found
 
     async def _find(self, record_id: str) -> IdempotencyRecord | None:
-        with database_errors():
+        with database_errors(self._time_limit):
             doc = await self._collection.find_one({"_id": record_id})
         return None if doc is None else IdempotencyRecord.from_document(doc)
 
     async def complete(self, record_id: str, *, status: int, content_type: str | None, body: bytes) -> None:
-        with database_errors():
+        with database_errors(self._time_limit):
             await self._collection.update_one(
                 {"_id": record_id, "state": PENDING},
                 {"$set": {"state": DONE, "status": status, "content_type": content_type, "body": body}},
@@ -133,5 +135,5 @@ class IdempotencyStore:
 
     async def release(self, record_id: str) -> None:
         """Forget a pending record (the answer is not to be replayed: a retry runs again)."""
-        with database_errors():
+        with database_errors(self._time_limit):
             await self._collection.delete_one({"_id": record_id, "state": PENDING})

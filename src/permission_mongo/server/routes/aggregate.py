@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from .._dependencies import CurrentIdentity, ServicesDep
 from .._json import ExtendedJSONResponse
-from .data import JsonBody
+from .data import JsonBody, bounded_response
 
 router = APIRouter(prefix="/v1/data/{collection}", tags=["data"])
 
@@ -18,4 +18,4 @@ _PIPELINE_BODY = {"requestBody": {"required": True, "content": {"application/jso
 
 @router.post("/aggregate", summary="Run an aggregation pipeline", openapi_extra=_PIPELINE_BODY)
 async def aggregate(collection: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody) -> ExtendedJSONResponse:
-    return ExtendedJSONResponse(await services.aggregator.aggregate(identity, collection, body))
+    return bounded_response(services, await services.aggregator.aggregate(identity, collection, body))

@@ -13,6 +13,7 @@ from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
 from .._idempotency import IDEMPOTENCY_HEADER, IdempotentWriteRoute, idempotent_write
 from .._json import ExtendedJSONResponse, parse_extended_json
+from .._services import Services
 from ..errors import BadRequestError
 
 router = APIRouter(prefix="/v1/data/{collection}", tags=["data"], route_class=IdempotentWriteRoute)
@@ -69,6 +70,14 @@ _OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json"
 _QUERY_PARAMETERS = frozenset({"filter", "sort", "fields", "limit", "cursor"})
 
 
+def bounded_response(services: Services, content: Any) -> ExtendedJSONResponse:
+    """An answer of many documents, refused if its JSON passes ``limits.max_response_bytes`` (the
+    store has bounded the documents read by the same number, counted as BSON)."""
+    response = ExtendedJSONResponse(content)
+    services.settings.limits.response_size().check(len(response.body))
+    return response
+
+
 def _listing(text: str | None) -> list[str] | None:
     return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
 
@@ -103,14 +112,14 @@ async def create(collection: str, identity: CurrentIdentity, services: ServicesD
 async def find_by_query(
     collection: str, identity: CurrentIdentity, services: ServicesDep, query: Annotated[FindQuery, Depends(find_query_parameters)]
 ) -> ExtendedJSONResponse:
-    return ExtendedJSONResponse(await services.data.find(identity, collection, query))
+    return bounded_response(services, await services.data.find(identity, collection, query))
 
 
 @router.post("/find", summary="Find documents", openapi_extra=documented_body(FindBody))
 async def find(
     collection: str, identity: CurrentIdentity, services: ServicesDep, body: Annotated[FindBody, Depends(json_body(FindBody))]
 ) -> ExtendedJSONResponse:
-    return ExtendedJSONResponse(await services.data.find(identity, collection, body.query()))
+    return bounded_response(services, await services.data.find(identity, collection, body.query()))
 
 
 @router.post("/count", summary="Count documents", openapi_extra=documented_body(CountBody))
