@@ -260,6 +260,8 @@ def _connection_failure(exc: pymongo.errors.ConnectionFailure, limit: TimeLimit)
 
 
 _REPLY_TOO_LARGE = "is larger than server max message size"
+# bson's encoder, for an integer beyond 64 bits; any other OverflowError is the driver's own.
+_INTEGER_TOO_LARGE = "8-byte ints"
 
 
 @contextmanager
@@ -269,6 +271,13 @@ def database_errors(limit: TimeLimit) -> Iterator[None]:
     try:
         with pymongo.timeout(limit.seconds):
             yield
+    except OverflowError as exc:
+        if _INTEGER_TOO_LARGE in str(exc):
+            raise unencodable(exc) from exc
+        # pymongo's retry backoff (2 ** attempt) overflows after about a thousand retryable
+        # failures answered at once within the time limit: the database kept failing.
+        logger.warning("database operation retried until the driver gave up: %s", exc)
+        raise DatabaseUnavailableError(_RETRY, details={"reason": "RetriesExhausted"}) from exc
     except ENCODING_ERRORS as exc:
         raise unencodable(exc) from exc
     except bson.errors.InvalidBSON as exc:
