@@ -28,6 +28,10 @@ EXPENSES = "/v1/data/expenses"
 TENANT = "fuzz-tenant"
 # Stored in another tenant's documents: no answer to the fuzz tenant may hold it.
 CANARY = f"CANARY{uuid.uuid4().hex[:12]}"
+# Stored in the fuzz tenant's documents, in a field its viewers may not read and in one they
+# see only masked: no answer to a viewer may hold either.
+HIDDEN = f"HIDDEN{uuid.uuid4().hex[:12]}"
+MASKED = f"masked{uuid.uuid4().hex[:12]}"
 
 lone_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 texts = st.one_of(
@@ -40,7 +44,8 @@ keys = st.one_of(
                      "tags.0"]),
     texts,
 )
-field_refs = st.sampled_from(["$title", "$amount", "$status", "$tags", "$created_at", "$$ROOT", "$missing"])
+field_refs = st.sampled_from(["$title", "$amount", "$status", "$tags", "$created_at", "$$ROOT", "$missing",
+                              "$internal_notes", "$submitter_email"])
 big_numbers = st.sampled_from([2**31, 10**9, 2**53 + 1, 2**62, -(2**63), 1e308, -1e308])
 # Extended JSON wrappers, well-formed or not: the parser converts them.
 extended = st.one_of(
@@ -172,3 +177,32 @@ def test_no_input_makes_a_server_error_or_shows_another_tenant_s_values(
     if response.status_code >= 400:
         assert set(response.json()) == {"error", "meta"}
     assert CANARY not in response.text, (method, path, content[:2000])
+
+
+@pytest.fixture(scope="module")
+def viewer(gateway: Gateway, gateway_db: pymongo.database.Database, root: httpx.Client) -> Iterator[httpx.Client]:
+    # root's fixture stores another tenant's document; a viewer reads submitted expenses, with
+    # internal_notes hidden and submitter_email masked.
+    seen = gateway_db.expenses.insert_one({
+        "tenant_id": TENANT, "owner_id": "root", "status": "submitted", "title": "12", "amount": 3, "tags": ["a"],
+        "internal_notes": HIDDEN, "submitter_email": f"{MASKED}@example.com",
+    }).inserted_id
+    with user_client(gateway, "viewer", TENANT, ["viewer"]) as client:
+        shown = client.get(f"{EXPENSES}/{seen}").json()
+        assert "internal_notes" not in shown and shown["submitter_email"] == "m***@example.com", shown
+        yield client
+    gateway_db.expenses.delete_one({"_id": seen})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(request=requests)
+def test_no_input_shows_a_viewer_what_its_field_rules_hide(
+    viewer: httpx.Client, gateway_db: pymongo.database.Database, request: tuple[str, str, Any]
+) -> None:
+    method, path, body = request
+    content = json.dumps(body).encode()
+    response = viewer.request(method, path, content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, (method, path, content[:2000], response.text[:2000])
+    for secret in (CANARY, HIDDEN, MASKED):
+        assert secret not in response.text, (secret, method, path, content[:2000])
+    assert gateway_db.expenses.count_documents({"tenant_id": "fuzz-other", "title": CANARY}) == 1

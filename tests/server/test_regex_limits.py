@@ -77,3 +77,13 @@ def test_safe_patterns_still_work(reader: httpx.Client, notes: None) -> None:
 def test_a_pattern_over_the_length_limit_is_a_400(reader: httpx.Client, notes: None) -> None:
     error = assert_error(reader.post(f"{NOTES}/find", json={"filter": {"title": {"$regex": "a" * 513}}}), 400, "BAD_REQUEST")
     assert error["details"] == {"operator": "$regex", "reason": "too_long", "limit": 512}
+
+
+def test_operators_beside_a_regex_are_kept(reader: httpx.Client, notes: None) -> None:
+    # Extended JSON's legacy {"$regex", "$options"} form: json_util alone reads this object as
+    # a bare regular expression and drops "$ne" without a word (the count would be 2).
+    filter_ = {"title": {"$regex": "^acme", "$options": "i", "$ne": "ACME plan"}}
+    response = reader.post(f"{NOTES}/count", json={"filter": filter_})
+    assert response.json() == {"count": 1}, response.text
+    evil = {"title": {"$regex": EVIL, "$options": "i", "$ne": "x"}}
+    assert_error(reader.post(f"{NOTES}/count", json={"filter": evil}), 400, "BAD_REQUEST")

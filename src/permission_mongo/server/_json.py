@@ -47,7 +47,18 @@ def _object_from_pairs(pairs: Sequence[tuple[str, Any]]) -> Any:
         if key in seen:
             raise _DuplicateKeyError(f"duplicate key {key!r} in an object")
         seen.add(key)
+    if "$regex" in seen and not seen <= _LEGACY_REGEX:
+        # A query operator object ({"$regex": "^a", "$ne": "ab"}): json_util would read it as
+        # a bare regular expression and drop the other operators without a word.
+        return dict(pairs)
+    if "$binary" in seen and len(seen) > 1 and not seen <= _LEGACY_BINARY:
+        raise ValueError(f"$binary takes $type beside it and nothing else; got {sorted(seen - _LEGACY_BINARY)}")
     return json_util.object_pairs_hook(pairs, _PARSE_OPTIONS)
+
+
+# Extended JSON's legacy forms, which json_util reads from these keys and ignores any other.
+_LEGACY_REGEX = frozenset({"$regex", "$options"})
+_LEGACY_BINARY = frozenset({"$binary", "$type"})
 
 
 def _refuse_constant(name: str) -> Any:
