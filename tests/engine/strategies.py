@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import math
 
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 from hypothesis import strategies as st
 
 from permission_mongo.policy import Identity
@@ -147,3 +147,21 @@ def to_text(node: Node) -> str:
             return f"{to_text(left)} {op} {to_text(right)}"
     raise TypeError(node)
 
+
+# Beside the random documents, every example checks these: each trap value in every field, at
+# depths one to three, so that each random condition meets all of them.
+TRAP_VALUES = [
+    math.nan, Decimal128("NaN"), -0.0, 0, 1, 1.0, -1, 1.5, 2**40, math.inf, -math.inf, Decimal128("1"),
+    True, False, None, "", "x", "ACME", "$ne", DATES[0], OBJECT_IDS[0],
+    [], [1], [math.nan], [True], [0], ["x", 1], [[1]], [None], [{"a": 1}], {}, {"a": 1}, {"b": math.nan},
+]
+TRAP_DOCUMENTS = [
+    doc
+    for value in TRAP_VALUES
+    for doc in (
+        {name: value for name in NAMES},
+        {name: {inner: value for inner in NAMES} for name in NAMES},
+        {name: {inner: {leaf: value for leaf in NAMES} for inner in NAMES} for name in NAMES},
+        {name: [{inner: value for inner in NAMES}] for name in NAMES},
+    )
+]

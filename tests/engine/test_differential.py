@@ -20,7 +20,7 @@ from permission_mongo.policy._cel import parse_condition
 from permission_mongo.policy._compile import compile_condition, to_mongo
 from permission_mongo.policy._evaluate import bind
 
-from .strategies import conditions, documents, identities, to_text
+from .strategies import TRAP_DOCUMENTS, conditions, documents, identities, to_text
 
 EXAMPLES = int(os.environ.get("PM_DIFF_EXAMPLES", "300"))
 # Each example checks at least 60 documents against at least 6 conditions: the default run
@@ -49,6 +49,12 @@ def _found(collection, filter_) -> set[int]:
     return {d["_id"] for d in collection.find(to_mongo(filter_), {"_id": 1}, collation=COLLATION)}
 
 
+# Stored beside each example's random documents, with ids of their own: each trap value
+# (NaN, -0.0, null, arrays, sub-documents...) in every field at depths one to three, so that
+# every random condition meets all of them.
+_TRAPS = {-1 - i: doc for i, doc in enumerate(TRAP_DOCUMENTS)}
+
+
 def test_conditions_compile_to_exactly_what_they_evaluate_to(module_db):
     collection = module_db["differential"]
     counter = Counter()
@@ -60,7 +66,8 @@ def test_conditions_compile_to_exactly_what_they_evaluate_to(module_db):
         trees=st.lists(conditions, min_size=6, max_size=8),
     )
     def check(docs, user, trees):
-        stored = _load(collection, docs)
+        stored = {**_load(collection, docs), **_TRAPS}
+        collection.insert_many([{"_id": i, **doc} for i, doc in _TRAPS.items()])
         ctx = user.as_user()
         for tree in trees:
             text = to_text(tree)

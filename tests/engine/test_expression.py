@@ -28,7 +28,7 @@ from permission_mongo.policy._cel import parse_condition
 from permission_mongo.policy._evaluate import bind
 from permission_mongo.policy._expression import compile_expression
 
-from .strategies import DATES, NAMES, OBJECT_IDS, conditions, identities, to_text, values
+from .strategies import NAMES, TRAP_DOCUMENTS, conditions, identities, to_text, values
 
 EXAMPLES = int(os.environ.get("PM_DIFF_EXAMPLES", "300"))
 
@@ -42,25 +42,6 @@ _settings = settings(
 DECIMALS = [Decimal128("1"), Decimal128("-2.5"), Decimal128("NaN"), Decimal128("1E+40")]
 field_values = st.one_of(values, st.sampled_from(DECIMALS), st.lists(st.sampled_from(DECIMALS + [1, "x"]), max_size=2))
 documents = st.dictionaries(st.sampled_from(NAMES), field_values, max_size=4)
-
-# Beside the random documents, every example checks these: each trap value in every field, at
-# depths one to three, so that each random condition meets all of them.
-TRAP_VALUES = [
-    math.nan, Decimal128("NaN"), -0.0, 0, 1, 1.0, -1, 1.5, 2**40, math.inf, -math.inf, Decimal128("1"),
-    True, False, None, "", "x", "ACME", "$ne", DATES[0], OBJECT_IDS[0],
-    [], [1], [math.nan], [True], [0], ["x", 1], [[1]], [None], [{"a": 1}], {}, {"a": 1}, {"b": math.nan},
-]
-TRAP_DOCUMENTS = [
-    doc
-    for value in TRAP_VALUES
-    for doc in (
-        {name: value for name in NAMES},
-        {name: {inner: value for inner in NAMES} for name in NAMES},
-        {name: {inner: {leaf: value for leaf in NAMES} for inner in NAMES} for name in NAMES},
-        {name: [{inner: value for inner in NAMES}] for name in NAMES},
-    )
-]
-
 
 def eager(expression: Any) -> Any:
     """``expression`` with every ``$and``/``$or`` evaluating all its operands (as array
