@@ -94,15 +94,15 @@ large = st.one_of(
     st.builds(lambda n, v: [v] * n, st.integers(100, 2_000), scalars),
     st.builds(lambda n: {f"k{i}": i for i in range(n)}, st.integers(100, 1_000)),
 )
-json_values = st.recursive(
-    st.one_of(scalars, failing_expressions, deep, large),
-    lambda children: st.one_of(
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
         st.lists(children, max_size=3),
         st.dictionaries(keys, children, max_size=3),
         st.builds(lambda e: {"$expr": e}, children),
-    ),
-    max_leaves=10,
-)
+    )
+
+
+json_values = st.recursive(st.one_of(scalars, failing_expressions, deep, large), _containers, max_leaves=10)
 filters = st.one_of(json_values, expression_filters, st.dictionaries(keys, json_values, max_size=2))
 pipelines = st.one_of(
     json_values,
