@@ -38,7 +38,13 @@ class EmbeddedDatabase:
     """A SecantusDB server process bound to a free port on 127.0.0.1.
 
     ``storage_path`` keeps data across restarts; ``":memory:"`` keeps it in a temporary
-    directory removed when the process stops.
+    directory removed when the process stops. ``port`` 0 picks a free one; a fixed port lets
+    a stopped server be started again where its clients look for it.
+
+    ``durable`` (the default) syncs the database's log to disk before a write is confirmed
+    (``--sync-on-commit``), so a write the gateway acknowledged survives the process being
+    killed, as a journaled write concern on MongoDB does. Without it SecantusDB confirms
+    writes still in memory: faster, and only for data that may be lost (tests, benchmarks).
     """
 
     def __init__(
@@ -46,10 +52,14 @@ class EmbeddedDatabase:
         storage_path: str | os.PathLike[str] = ":memory:",
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
+        durable: bool = True,
         test_commands: bool = False,
     ) -> None:
         self.storage_path = str(storage_path)
         self.host = host
+        self.requested_port = port
+        self.durable = durable
         self.test_commands = test_commands
         self.port: int | None = None
         self._process: subprocess.Popen[str] | None = None
@@ -68,10 +78,12 @@ class EmbeddedDatabase:
             Path(self.storage_path).mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "secantus",
-            "--host", self.host, "--port", "0",
+            "--host", self.host, "--port", str(self.requested_port),
             "--storage-path", self.storage_path,
             "--log-level", "INFO",
         ]
+        if self.durable:
+            command.append("--sync-on-commit")
         if self.test_commands:
             command.append("--enable-test-commands")
         try:
@@ -99,6 +111,11 @@ class EmbeddedDatabase:
                 )
             raise EmbeddedDatabaseError(f"SecantusDB did not start:\n{output}")
         return self.uri
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (fault tests signal it)."""
+        return None if self._process is None else self._process.pid
 
     def _read_output(self, found: threading.Event) -> None:
         # Keep draining the pipe for the life of the process, so the server never blocks
