@@ -200,7 +200,7 @@ def main() -> None:
         return
     from permission_mongo.embedded import EmbeddedDatabase
 
-    with EmbeddedDatabase() as database:
+    with EmbeddedDatabase(durable=False) as database:
         print(f"embedded database (SecantusDB) at {database.uri}")
         asyncio.run(run(database.uri, args.database, args.requests, args.documents))
 

@@ -22,7 +22,9 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if uri:
         yield uri
         return
-    with EmbeddedDatabase(tmp_path_factory.mktemp("secantus")) as database:
+    # Not durable: the suite's data may be lost with the process, and syncing every commit
+    # would slow it down (the fault tests start their own database).
+    with EmbeddedDatabase(tmp_path_factory.mktemp("secantus"), durable=False) as database:
         yield database.uri
 
 

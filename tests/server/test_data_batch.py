@@ -339,7 +339,7 @@ def test_the_sdk_batch_calls_return_what_its_docs_show(gateway: Gateway, tenant:
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, pymongo.MongoClient]]:
     """A gateway on a database of its own that can be told to fail commands; batches of 5;
     expenses take ids chosen by callers."""
-    with EmbeddedDatabase(tmp_path_factory.mktemp("faulty-db"), test_commands=True) as database:
+    with EmbeddedDatabase(tmp_path_factory.mktemp("faulty-db"), durable=False, test_commands=True) as database:
         config = write_config(
             tmp_path_factory.mktemp("faulty-config"),
             f"""\

@@ -379,7 +379,7 @@ HEAVY = {"$expr": {"$gt": [
 
 @pytest.fixture(scope="module")
 def limits_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pymongo.MongoClient]:
-    with EmbeddedDatabase(tmp_path_factory.mktemp("limits-db"), test_commands=True) as database:
+    with EmbeddedDatabase(tmp_path_factory.mktemp("limits-db"), durable=False, test_commands=True) as database:
         client: pymongo.MongoClient = pymongo.MongoClient(database.uri, tz_aware=False)
         try:
             yield client
