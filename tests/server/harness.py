@@ -138,6 +138,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert body["meta"]["request_id"] == response.headers["x-request-id"]
+    if status in (429, 503):  # every "try again later" says when
+        assert int(response.headers["retry-after"]) >= 1, response.headers
     return body["error"]
 
 

@@ -30,7 +30,7 @@ from bson import ObjectId
 from permission_mongo.embedded import EmbeddedDatabase
 from permission_mongo.server._error_responses import status_and_code
 from permission_mongo.store import DATABASE_ERRORS, ResultTooLargeError, SizeLimit, Store, StoreError, TimeLimit
-from permission_mongo.store._errors import bulk_write_failures, database_errors
+from permission_mongo.store._errors import bulk_write_failures, store_error
 
 from .harness import (
     JWT_AUDIENCE,
@@ -83,10 +83,9 @@ def test_every_entry_of_the_table_is_expected_here() -> None:
 
 
 def _translated(code: int, errmsg: str) -> StoreError:
-    with pytest.raises(StoreError) as caught:
-        with database_errors(QUERY_TIME):
-            raise pymongo.errors.OperationFailure(errmsg, code, {"ok": 0, "errmsg": errmsg, "code": code})
-    return caught.value
+    error = store_error(pymongo.errors.OperationFailure(errmsg, code, {"ok": 0, "errmsg": errmsg, "code": code}), QUERY_TIME)
+    assert error is not None
+    return error
 
 
 @pytest.mark.parametrize("code", sorted(EXPECTED))
@@ -122,10 +121,8 @@ def test_unknown_codes_are_the_request_s_from_10000_else_the_database_s(code: in
 
 
 def test_a_time_limit_of_the_gateway_s_own_operations_is_a_503() -> None:
-    with pytest.raises(StoreError) as caught:
-        with database_errors(TimeLimit(10_000)):
-            raise pymongo.errors.ExecutionTimeout("operation exceeded time limit", 50)
-    assert status_and_code(caught.value) == UNAVAILABLE
+    error = store_error(pymongo.errors.ExecutionTimeout("operation exceeded time limit", 50), TimeLimit(10_000))
+    assert error is not None and status_and_code(error) == UNAVAILABLE
 
 
 def test_bulk_write_errors_go_through_the_same_table() -> None:

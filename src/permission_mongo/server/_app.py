@@ -36,7 +36,12 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The client binds to the running event loop, so it is made here, not at import.
         store = Store(
-            uri, settings.mongodb.database, timeout=settings.mongodb.timeout, time_limit=settings.limits.query_time()
+            uri,
+            settings.mongodb.database,
+            time_limit=settings.limits.query_time(),
+            operation_timeout=settings.mongodb.operation_timeout,
+            timeout=settings.mongodb.timeout,
+            write_concern=settings.mongodb.write_concern,
         )
         keys = ApiKeys(
             store.api_keys,

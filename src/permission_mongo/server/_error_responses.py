@@ -44,7 +44,7 @@ from ..store import (
 from . import errors
 from ._json import ExtendedJSONResponse, dumps
 
-__all__ = ["ERROR_TABLE", "error_body", "exception_handlers", "status_and_code"]
+__all__ = ["ERROR_TABLE", "error_body", "exception_handlers", "retry_after", "status_and_code"]
 
 ERROR_TABLE: Mapping[type[Exception], tuple[int, str]] = {
     errors.BadRequestError: (400, "BAD_REQUEST"),
@@ -129,9 +129,15 @@ def _headers_for(exc: Exception, status: int) -> dict[str, str]:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if isinstance(exc, InvalidTokenError) else "Bearer"
         )
-    if isinstance(exc, (errors.RateLimitExceededError, errors.RequestInProgressError)):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if status in (429, 503):
+        # Every "try again later" says when (RFC 9110): the SDK and proxies wait that long.
+        headers["Retry-After"] = retry_after(getattr(exc, "retry_after", None))
     return headers
+
+
+def retry_after(seconds: float | None) -> str:
+    """A ``Retry-After`` value: whole seconds, at least 1 (1 when nothing better is known)."""
+    return str(max(1, math.ceil(seconds or 1)))
 
 
 async def _handle_domain_error(request: Request, exc: Exception) -> Response:
@@ -154,7 +160,10 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
         message = "the request body is too large"
     else:
         message = str(exc.detail)
-    return _error_response(request, status, code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if status in (429, 503):
+        headers.setdefault("Retry-After", retry_after(None))
+    return _error_response(request, status, code, message, headers=headers)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

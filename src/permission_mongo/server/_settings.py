@@ -9,6 +9,10 @@ setting silently left at its default).
       uri: mongodb://db.internal:27017/?replicaSet=rs0
       database: app
       timeout: 5               # seconds to find the server before answering 503
+      operation_timeout: 5     # seconds any one database operation may take (then 503)
+      write_concern:           # what a write reaches before it is acknowledged
+        w: majority            # or a number of members; a standalone counts as a majority
+        j: true                # journaled: on disk, so a crash does not lose it
     auth:
       jwt:
         algorithm: RS256       # or a list of one family: [RS256, RS512]
@@ -25,8 +29,8 @@ setting silently left at its default).
       max_page_size: 10000
       max_batch_size: 1000     # documents per batch create or update, ids per batch
       max_document_depth: 100  # levels of documents and arrays a written document may nest (MongoDB's)
-      query_max_time_ms: 10000 # each database operation of a request (find, count, writes...)
-      aggregate_max_time_ms: 10000
+      query_max_time_ms: 5000  # each database operation of a request (find, count, writes...);
+      aggregate_max_time_ms: 5000   # at most mongodb.operation_timeout
       max_response_bytes: 16777216   # documents of one find page or pipeline answer
     idempotency:
       ttl_seconds: 86400       # how long the answer to a write with an Idempotency-Key is kept
@@ -37,6 +41,7 @@ setting silently left at its default).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -71,7 +76,11 @@ _INVALID_DATABASE_CHARS = re.compile(r'[/\\. "$\x00]')
 class MongoSettings:
     uri: str | None = None  # None: start the embedded database
     database: str = DEFAULT_DATABASE
-    timeout: float = 5.0
+    timeout: float = 5.0  # server selection and connecting
+    operation_timeout: float = 5.0  # any one operation, end to end (the driver's timeoutMS)
+    # pymongo's write concern options the gateway sets: journaled, on a majority, unless
+    # server.yml or the URI says otherwise.
+    write_concern: Mapping[str, Any] = field(default_factory=lambda: {"w": "majority", "journal": True})
 
 
 @dataclass(frozen=True)
@@ -88,13 +97,13 @@ class LimitSettings:
     max_page_size: int = 10_000
     max_pipeline_stages: int = 20  # a caller's stages, nested ones included
     max_aggregate_results: int = 10_000
-    aggregate_max_time_ms: int = 10_000
+    aggregate_max_time_ms: int = 5_000
     max_batch_size: int = 1_000  # documents one batch create, update (or list of ids) may hold
     # Levels of documents and arrays a document the gateway writes may nest ({"a": 1} is 1):
     # at most MongoDB's own 100, so every command the gateway builds around one stays within
     # the database's limits.
     max_document_depth: int = 100
-    query_max_time_ms: int = 10_000  # each database operation but aggregations
+    query_max_time_ms: int = 5_000  # each database operation but aggregations
     max_response_bytes: int = 16 * 1024 * 1024  # a find page's or a pipeline's documents
 
     # The bounds as the store applies them, each naming its setting for the error past it.
@@ -239,13 +248,14 @@ def load_settings(
     top = _Section(document, "", ("mongodb", "auth", "limits", "idempotency", "cursor"))
     env = _Environment(environ)
     cursor_secret = _cursor_secret(top.section("cursor", ("secret",)), env)
+    mongodb = _mongo_settings(top.section("mongodb", _MONGODB_KEYS), env, mongodb_uri, database)
     return ServerSettings(
         config_dir=directory,
         host=host or env.get("PM_HOST")[0] or "127.0.0.1",
         port=_port(port, env),
-        mongodb=_mongo_settings(top.section("mongodb", ("uri", "database", "timeout")), env, mongodb_uri, database),
+        mongodb=mongodb,
         auth=_auth_settings(top.section("auth", ("jwt", "api_keys")), env, directory),
-        limits=_limit_settings(top.section("limits", _LIMIT_KEYS)),
+        limits=_limit_settings(top.section("limits", _LIMIT_KEYS), mongodb),
         idempotency=_idempotency_settings(top.section("idempotency", ("ttl_seconds", "lease_seconds"))),
         **({"cursor_secret": cursor_secret} if cursor_secret else {}),
     )
@@ -280,7 +290,45 @@ def _mongo_settings(section: _Section, env: _Environment, uri_option: str | None
             f"invalid database name {database!r}: at most 63 characters, none of / \\ . \" $ or space",
         )
     timeout = section.number("timeout", minimum=0.01)
-    return MongoSettings(uri=uri, database=database, timeout=MongoSettings.timeout if timeout is None else timeout)
+    operation_timeout = section.number("operation_timeout", minimum=0.1)
+    return MongoSettings(
+        uri=uri,
+        database=database,
+        timeout=MongoSettings.timeout if timeout is None else timeout,
+        operation_timeout=MongoSettings.operation_timeout if operation_timeout is None else operation_timeout,
+        write_concern=_write_concern(section.section("write_concern", ("w", "j")), uri),
+    )
+
+
+_MONGODB_KEYS = ("uri", "database", "timeout", "operation_timeout", "write_concern")
+# The URI's own write concern options (case-insensitive, as MongoDB reads them).
+_URI_WRITE_CONCERN = {"w": "w", "journal": "journal"}
+
+
+def _write_concern(section: _Section, uri: str | None) -> dict[str, Any]:
+    """pymongo's write concern options: server.yml's, else the URI's (left to pymongo), else
+    journaled on a majority."""
+    given = {name.lower() for name, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(uri or "").query)}
+    concern: dict[str, Any] = {}
+    w = section.mapping.get("w")
+    if w is not None:
+        if isinstance(w, bool) or not (w == "majority" or (isinstance(w, int) and w >= 1)):
+            raise _error(
+                section.origin("w"),
+                f"{section.name('w')} must be majority or a number of members from 1: the gateway answers "
+                "only once it knows whether a write was applied (w: 0 is not accepted)",
+            )
+        concern["w"] = w
+    elif "w" not in given:
+        concern["w"] = "majority"
+    j = section.mapping.get("j")
+    if j is not None:
+        if not isinstance(j, bool):
+            raise _error(section.origin("j"), f"{section.name('j')} must be true or false")
+        concern["journal"] = j
+    elif "journal" not in given:
+        concern["journal"] = True
+    return concern
 
 
 def _auth_settings(section: _Section, env: _Environment, directory: Path) -> AuthSettings:
@@ -306,9 +354,10 @@ _LIMIT_KEYS = (
     "query_max_time_ms", "max_response_bytes",
 )
 _LIMIT_MAXIMUMS = {"max_document_depth": 100}  # MongoDB stores no deeper
+_OPERATION_TIME_LIMITS = ("query_max_time_ms", "aggregate_max_time_ms")
 
 
-def _limit_settings(section: _Section) -> LimitSettings:
+def _limit_settings(section: _Section, mongodb: MongoSettings) -> LimitSettings:
     minimums = {"max_body_bytes": 1024, "max_response_bytes": 1024}
     given = {
         key: section.number(key, minimum=minimums.get(key, 1), maximum=_LIMIT_MAXIMUMS.get(key), integer=True)
@@ -317,6 +366,19 @@ def _limit_settings(section: _Section) -> LimitSettings:
     limits = LimitSettings(**{key: int(value) for key, value in given.items() if value is not None})
     if limits.default_page_size > limits.max_page_size:
         raise _error(section.origin("default_page_size"), "limits.default_page_size must not exceed limits.max_page_size")
+    bound = int(mongodb.operation_timeout * 1000)
+    for key in _OPERATION_TIME_LIMITS:
+        if given[key] is None:
+            # Unset: the default, within the bound of every operation.
+            limits = dataclasses.replace(limits, **{key: min(getattr(limits, key), bound)})
+        elif getattr(limits, key) > bound:
+            # The operation would be cut off before the database gives up on it.
+            raise _error(
+                section.origin(key),
+                f"limits.{key} ({getattr(limits, key)} ms) must not exceed mongodb.operation_timeout "
+                f"({mongodb.operation_timeout:g} s), the most any database operation may take",
+                f"raise mongodb.operation_timeout to at least {getattr(limits, key) / 1000:g}, or lower limits.{key}",
+            )
     return limits
 
 

@@ -52,7 +52,7 @@ class ApiKeyStore:
     async def _ensure_indexes(self) -> None:
         # Lazily, so the gateway starts (and reports not ready) while the database is down.
         if not self._indexed:
-            with database_errors(self._time_limit):
+            async with database_errors(self._time_limit):
                 await self._collection.create_index([("key_hash", ASCENDING)], unique=True)
             self._indexed = True
 
@@ -76,25 +76,25 @@ class ApiKeyStore:
             "revoked_at": None,
             "created_by": created_by,
         }
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             result = await self._collection.insert_one(doc)
         doc["_id"] = result.inserted_id
         return ApiKeyRecord.from_document(doc)
 
     async def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             doc = await self._collection.find_one({"key_hash": key_hash})
         return None if doc is None else ApiKeyRecord.from_document(doc)
 
     async def list(self) -> list[ApiKeyRecord]:
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             docs = await self._collection.find({}).sort("_id", ASCENDING).to_list()
         return [ApiKeyRecord.from_document(doc) for doc in docs]
 
     async def revoke(self, key_id: str, *, at: datetime) -> ApiKeyRecord | None:
         """Mark the key revoked (keeping the first revocation time); None if no such key."""
         oid = parse_object_id(key_id)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             await self._collection.update_one({"_id": oid, "revoked_at": None}, {"$set": {"revoked_at": at}})
             doc = await self._collection.find_one({"_id": oid})
         return None if doc is None else ApiKeyRecord.from_document(doc)

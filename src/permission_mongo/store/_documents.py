@@ -23,6 +23,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from ._errors import (
     ENCODING_ERRORS,
     InvalidQueryError,
+    Liveness,
     StoreError,
     bulk_write_failures,
     database_errors,
@@ -69,10 +70,15 @@ class DocumentStore:
     batch of the database's reply) however large the answer would have been.
     """
 
-    __slots__ = ("_collection", "_plain_until", "_raw", "_results", "_time_limit")
+    __slots__ = ("_answering", "_collection", "_plain_until", "_raw", "_results", "_time_limit")
 
-    def __init__(self, collection: AsyncCollection[Document], time_limit: TimeLimit) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], time_limit: TimeLimit, *, answering: Liveness | None = None
+    ) -> None:
         self._collection = collection
+        # Tells a read (or a write by filter) too costly from a database that hangs, once one
+        # runs out of time; writes by id are never too costly: a timeout there is the database's.
+        self._answering = answering
         # The same collection answering undecoded documents, whose size is known before decoding.
         self._raw = collection.with_options(
             codec_options=collection.codec_options.with_options(document_class=RawBSONDocument)
@@ -88,7 +94,7 @@ class DocumentStore:
             return collation
         if time.monotonic() < self._plain_until:
             return None
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             cursor = await self._collection.database.list_collections(filter={"name": self._collection.name})
             found = await cursor.to_list(None)
         if not found:
@@ -115,7 +121,7 @@ class DocumentStore:
         return found
 
     async def insert(self, document: Mapping[str, Any]) -> None:
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             await self._collection.insert_one(document)
 
     async def insert_many(self, documents: Sequence[Mapping[str, Any]]) -> dict[int, StoreError]:
@@ -146,7 +152,7 @@ class DocumentStore:
             positions.append(index)
         if not encoded:
             return failures
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             try:
                 await self._collection.insert_many(encoded, ordered=False)
             except pymongo.errors.BulkWriteError as exc:
@@ -156,7 +162,7 @@ class DocumentStore:
 
     async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             return await self._collection.find_one(filter, collation=collation)
 
     async def find_by_id(
@@ -171,7 +177,7 @@ class DocumentStore:
         if filter:
             pipeline.append({"$match": dict(filter)})
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             cursor = await self._collection.aggregate([*pipeline, {"$limit": 1}], collation=collation)
             found = await cursor.to_list(None)
         return found[0] if found else None
@@ -186,13 +192,13 @@ class DocumentStore:
         max_bytes: SizeLimit | None,
     ) -> list[Document]:
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             cursor = self._raw.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
             return await self._read(cursor, max_bytes, self._collection.codec_options)
 
     async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             return await self._collection.count_documents(filter, collation=collation)
 
     async def replace_if_unchanged(
@@ -207,11 +213,11 @@ class DocumentStore:
         counts as not modified (it compares the new document with the old byte for byte).
         So an ``after`` identical to ``before`` has nothing to write and is not sent."""
         options = self._collection.codec_options
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             if bson.encode(after, codec_options=options) == bson.encode(before, codec_options=options):
                 return True
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             try:
                 result = await self._collection.update_one(*swap_if_unchanged(before, after), collation=collation)
             except pymongo.errors.DocumentTooLarge as exc:
@@ -224,13 +230,13 @@ class DocumentStore:
 
     async def delete_many(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, self._answering):
             result = await self._collection.delete_many(filter, collation=collation)
         return result.deleted_count
 
     async def delete_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> bool:
         collation = await self._collation(collation)
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             result = await self._collection.delete_one(filter, collation=collation)
         return result.deleted_count == 1
 
@@ -246,6 +252,6 @@ class DocumentStore:
         """Run a pipeline (already rewritten for the caller); at most ``limit`` documents, at most
         ``max_bytes`` of them, within ``time_limit``."""
         collation = await self._collation(collation)
-        with database_errors(time_limit):
+        async with database_errors(time_limit, self._answering):
             cursor = await self._raw.aggregate([*pipeline, {"$limit": limit}], collation=collation)
             return await self._read(cursor, max_bytes, self._results)

@@ -13,6 +13,7 @@ the request caused and at warning level for what the database did wrong.
     │   └── ResultTooLargeError   its answer passed the byte limit (400, naming the setting)
     ├── DuplicateKeyError         a unique index refused the write (409)
     ├── DatabaseUnavailableError  unreachable, busy, or the outcome is unknown; retry (503)
+    │                             (``outcome_unknown``: a write may have been applied)
     ├── DatabaseFaultError        the database failed through no fault of the request (500)
     └── InvalidIdError            a document id that is not an ObjectId (400)
 """
@@ -20,8 +21,8 @@ the request caused and at warning level for what the database did wrong.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ import bson.errors
 import pymongo
 import pymongo.errors
 from bson import ObjectId
+from pymongo import AsyncMongoClient
 
 if TYPE_CHECKING:
     from ._limits import TimeLimit
@@ -39,12 +41,15 @@ __all__ = [
     "DatabaseUnavailableError",
     "DuplicateKeyError",
     "ENCODING_ERRORS",
+    "Liveness",
     "InvalidIdError",
     "InvalidQueryError",
     "QueryTimeoutError",
     "UnreadableDocumentError",
     "ResultTooLargeError",
     "StoreError",
+    "answers_ping",
+    "store_error",
     "bulk_write_failures",
     "database_error",
     "database_errors",
@@ -65,7 +70,21 @@ class StoreError(Exception):
 
 
 class DatabaseUnavailableError(StoreError):
-    """MongoDB cannot be reached, is busy, or did not confirm a write. Retrying later may succeed."""
+    """MongoDB cannot be reached, is busy, or did not confirm a write. Retrying later may succeed.
+
+    ``outcome_unknown`` is True when the operation reached the database and may have been
+    applied: its reply was lost or late, or a write was applied but not confirmed as the write
+    concern asks. A write must then be settled (was it applied?) before it is run again.
+    ``retry_after`` is the seconds a caller should wait before retrying.
+    """
+
+    retry_after = 1.0
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, outcome_unknown: bool = False
+    ) -> None:
+        super().__init__(message, details=details)
+        self.outcome_unknown = outcome_unknown
 
 
 class DatabaseFaultError(StoreError):
@@ -249,14 +268,58 @@ def unencodable(exc: BaseException) -> InvalidQueryError:
     return InvalidQueryError(message)
 
 
-def _connection_failure(exc: pymongo.errors.ConnectionFailure, limit: TimeLimit) -> StoreError:
-    if isinstance(exc, pymongo.errors.NetworkTimeout):
-        # Reached, but no answer within the time limit: pymongo's operation timeout ends the
-        # socket's wait and the database's maxTimeMS together, and a database may answer late.
-        logger.debug("database operation past its time limit: %s", type(exc).__name__)
-        return _timed_out(limit)
+# Codes by which the database refuses an operation before running it: nothing was applied.
+_REFUSED_UNRUN = frozenset({10058, 10107, 13435, 13436})  # not primary (any more)
+# Labels by which the driver says an error is the deployment's state, not the request's.
+_TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError")
+_NO_WRITES = "NoWritesPerformed"
+# How long the gateway asks the database, after an operation ran out of time, whether it still
+# answers at all: it tells a request too costly (400) from a database that hangs (503).
+_LIVENESS_SECONDS = 1.0
+
+# ``answering()``: whether the database still answers a ping, through connections of its own.
+Liveness = Callable[[], Awaitable[bool]]
+
+
+def _unavailable(reason: str, *, outcome_unknown: bool) -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(_RETRY, details={"reason": reason}, outcome_unknown=outcome_unknown)
+
+
+def _operation_failure(exc: pymongo.errors.OperationFailure, limit: TimeLimit) -> StoreError:
+    if isinstance(exc, pymongo.errors.WriteConcernError):
+        # The write was applied but not confirmed as the write concern asks: not known to last.
+        logger.warning("write concern not satisfied (code %s): %s", exc.code, str(exc)[:500])
+        return _unavailable("WriteConcernError", outcome_unknown=True)
+    error = database_error(exc.code, (exc.details or {}).get("errmsg") or str(exc), limit)
+    transient = any(exc.has_error_label(label) for label in _TRANSIENT_LABELS)
+    if transient and not isinstance(error, DatabaseUnavailableError):
+        # A code the table does not know, labelled by the driver as the deployment's state.
+        error = _unavailable(f"code {exc.code}", outcome_unknown=False)
+    if isinstance(error, DatabaseUnavailableError):
+        error.outcome_unknown = exc.code not in _REFUSED_UNRUN and not exc.has_error_label(_NO_WRITES)
+    return error
+
+
+def _connection_failure(exc: pymongo.errors.ConnectionFailure) -> DatabaseUnavailableError:
     logger.warning("database unavailable: %s", type(exc).__name__)
-    return DatabaseUnavailableError(_RETRY, details={"reason": type(exc).__name__})
+    # Nothing was sent when no server or no connection could be had, or a server that is not
+    # (or no longer) primary refused it; otherwise the operation may have run.
+    unsent = isinstance(exc, (pymongo.errors.ServerSelectionTimeoutError, pymongo.errors.WaitQueueTimeoutError))
+    details = getattr(exc, "details", None)  # NotPrimaryError: the server's reply
+    refused = isinstance(exc, pymongo.errors.NotPrimaryError) and isinstance(details, Mapping) and (
+        details.get("code") in _REFUSED_UNRUN
+    )
+    return _unavailable(type(exc).__name__, outcome_unknown=not (unsent or refused or exc.has_error_label(_NO_WRITES)))
+
+
+async def answers_ping(client: AsyncMongoClient[Any]) -> bool:
+    """Whether the database at ``client`` answers a ping within a second."""
+    try:
+        with pymongo.timeout(_LIVENESS_SECONDS):
+            await client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        return False
+    return True
 
 
 _REPLY_TOO_LARGE = "is larger than server max message size"
@@ -264,40 +327,60 @@ _REPLY_TOO_LARGE = "is larger than server max message size"
 _INTEGER_TOO_LARGE = "8-byte ints"
 
 
-@contextmanager
-def database_errors(limit: TimeLimit) -> Iterator[None]:
-    """Run the block's database operations under ``limit``, translating pymongo's exceptions
-    into the store's."""
-    try:
-        with pymongo.timeout(limit.seconds):
-            yield
-    except OverflowError as exc:
-        if _INTEGER_TOO_LARGE in str(exc):
-            raise unencodable(exc) from exc
+def store_error(exc: BaseException, limit: TimeLimit) -> StoreError | None:
+    """The store's error for what pymongo (or bson) raised during an operation under ``limit``;
+    None for what is a bug (InvalidOperation, ConfigurationError...), which propagates."""
+    if isinstance(exc, OverflowError) and _INTEGER_TOO_LARGE not in str(exc):
         # pymongo's retry backoff (2 ** attempt) overflows after about a thousand retryable
         # failures answered at once within the time limit: the database kept failing.
         logger.warning("database operation retried until the driver gave up: %s", exc)
-        raise DatabaseUnavailableError(_RETRY, details={"reason": "RetriesExhausted"}) from exc
-    except ENCODING_ERRORS as exc:
-        raise unencodable(exc) from exc
-    except bson.errors.InvalidBSON as exc:
+        return _unavailable("RetriesExhausted", outcome_unknown=True)
+    if isinstance(exc, ENCODING_ERRORS):
+        return unencodable(exc)
+    if isinstance(exc, bson.errors.InvalidBSON):
         # The driver's message may quote stored bytes: not shown.
-        raise UnreadableDocumentError(
+        return UnreadableDocumentError(
             "a stored document cannot be read (nested too deeply, or not valid BSON); it was written "
             "directly in the database: fix it there, or leave it out with a filter"
-        ) from exc
-    except pymongo.errors.OperationFailure as exc:
-        raise database_error(exc.code, (exc.details or {}).get("errmsg") or str(exc), limit) from exc
-    except pymongo.errors.ProtocolError as exc:
+        )
+    if isinstance(exc, pymongo.errors.OperationFailure):
+        return _operation_failure(exc, limit)
+    if isinstance(exc, pymongo.errors.ProtocolError):
         if _REPLY_TOO_LARGE in str(exc):
             # A server that sends a result document over 16 MiB instead of refusing it
             # (BSONObjectTooLarge): its reply passes the driver's message size.
-            raise database_error(10334, str(exc), limit) from exc
-        raise DatabaseUnavailableError(_RETRY, details={"reason": type(exc).__name__}) from exc
-    except pymongo.errors.ConnectionFailure as exc:
-        # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, WaitQueueTimeoutError.
-        raise _connection_failure(exc, limit) from exc
-    # Anything else pymongo raises (InvalidOperation, ConfigurationError...) is a bug: it propagates.
+            return database_error(10334, str(exc), limit)
+        return _unavailable(type(exc).__name__, outcome_unknown=True)
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        # AutoReconnect, NotPrimaryError, NetworkTimeout, ServerSelectionTimeoutError,
+        # WaitQueueTimeoutError.
+        return _connection_failure(exc)
+    return None
+
+
+@asynccontextmanager
+async def database_errors(limit: TimeLimit, answering: Liveness | None = None) -> AsyncIterator[None]:
+    """Run the block's database operations under ``limit``, translating pymongo's exceptions
+    into the store's (``store_error``).
+
+    Past the limit without an answer, the database is unavailable (503), unless ``answering``
+    is given (a caller's read or filtered write) and the database still answers a ping: then
+    it was told the limit and is merely slow to stop, and the request was too costly (400)."""
+    try:
+        with pymongo.timeout(limit.seconds):
+            yield
+    except Exception as exc:
+        if (
+            isinstance(exc, pymongo.errors.NetworkTimeout)
+            and limit.setting is not None
+            and answering is not None
+            and await answering()
+        ):
+            raise _timed_out(limit) from exc
+        error = store_error(exc, limit)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def bulk_write_failures(exc: pymongo.errors.BulkWriteError, limit: TimeLimit) -> dict[int, StoreError]:
@@ -307,7 +390,9 @@ def bulk_write_failures(exc: pymongo.errors.BulkWriteError, limit: TimeLimit) ->
     details = exc.details or {}
     if details.get("writeConcernErrors"):
         raise DatabaseUnavailableError(
-            "the database did not confirm the writes; retry later", details={"reason": "WriteConcernError"}
+            "the database did not confirm the writes; retry later",
+            details={"reason": "WriteConcernError"},
+            outcome_unknown=True,
         ) from exc
     return {
         error["index"]: database_error(error.get("code"), error.get("errmsg"), limit)

@@ -67,7 +67,7 @@ class IdempotencyStore:
 
     async def _ensure_indexes(self) -> None:
         if not self._indexed:
-            with database_errors(self._time_limit):
+            async with database_errors(self._time_limit):
                 await self._collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
             self._indexed = True
 
@@ -95,12 +95,12 @@ class IdempotencyStore:
         }
         for _ in range(3):
             try:
-                with database_errors(self._time_limit):
+                async with database_errors(self._time_limit):
                     await self._collection.insert_one(dict(fresh))
                 return None
             except DuplicateKeyError:
                 pass
-            with database_errors(self._time_limit):
+            async with database_errors(self._time_limit):
                 found = await self._collection.find_one({"_id": record_id})
                 if found is None:
                     continue  # expired and removed meanwhile: insert again
@@ -122,12 +122,12 @@ class IdempotencyStore:
         return found
 
     async def _find(self, record_id: str) -> IdempotencyRecord | None:
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             doc = await self._collection.find_one({"_id": record_id})
         return None if doc is None else IdempotencyRecord.from_document(doc)
 
     async def complete(self, record_id: str, *, status: int, content_type: str | None, body: bytes) -> None:
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             await self._collection.update_one(
                 {"_id": record_id, "state": PENDING},
                 {"$set": {"state": DONE, "status": status, "content_type": content_type, "body": body}},
@@ -135,5 +135,5 @@ class IdempotencyStore:
 
     async def release(self, record_id: str) -> None:
         """Forget a pending record (the answer is not to be replayed: a retry runs again)."""
-        with database_errors(self._time_limit):
+        async with database_errors(self._time_limit):
             await self._collection.delete_one({"_id": record_id, "state": PENDING})
