@@ -10,7 +10,7 @@ the gateway (httpx, one keep-alive connection, an API key) and directly with pym
 - health: ``GET /health``, no database; the floor of the HTTP stack (no direct counterpart);
 - get by id;
 - find: a filter, a sort, 20 documents;
-- create.
+- create (both arms journaled on a majority, the gateway's default write concern).
 
 Prints p50 and p99 of each, the gateway's added latency (gateway minus direct, per percentile),
 the gateway process's CPU time per request (utime + stime from ``/proc/<pid>/stat`` before
@@ -96,7 +96,8 @@ async def run(uri: str, database: str, requests: int, documents: int) -> None:
         env=clean_environment({"PM_ADMIN_KEY": admin_key}),
     ).start()
     assert gateway.process is not None
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    # The gateway's default write concern, so that creates compare like for like.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, w="majority", journal=True)
     collection = mongo[database]["expenses"]
     try:
         await collection.delete_many({"tenant_id": TENANT})
