@@ -28,10 +28,20 @@ from ._errors import (
 )
 from ._pipeline import PipelineLimits, rewrite_pipeline
 from ._query import check_expression, check_filter, field_check
-from ._model import ACTIONS, MASK_TYPES, CollectionSchema, FieldRules, PolicyConfig, Rule
+from ._model import (
+    ACTIONS,
+    INTERNAL_COLLECTION_PREFIX,
+    MASK_TYPES,
+    CollectionSchema,
+    FieldRules,
+    PolicyConfig,
+    Rule,
+    is_internal_collection,
+)
 
 __all__ = [
     "ACTIONS",
+    "INTERNAL_COLLECTION_PREFIX",
     "ActionNotAllowedError",
     "FieldNotReadableError",
     "PipelineLimits",
@@ -39,6 +49,7 @@ __all__ = [
     "check_expression",
     "check_filter",
     "field_check",
+    "is_internal_collection",
     "rewrite_pipeline",
     "COLLATION",
     "MASK_TYPES",

@@ -20,6 +20,7 @@ from ._errors import ConditionError, ConfigError
 from ._model import (
     ACTIONS,
     FIELD_TYPES,
+    INTERNAL_COLLECTION_PREFIX,
     MASK_TYPES,
     CollectionSchema,
     FieldRules,
@@ -280,8 +281,8 @@ def _collection_name(name: object, mark: Mark, where: str) -> str:
     if name.startswith("system."):
         _fail(mark, f"collection name {name!r}{_in(where)} starts with 'system.'",
               "system collections are MongoDB's own and cannot be served")
-    if name.startswith("_pm_"):
-        _fail(mark, f"collection name {name!r}{_in(where)} starts with '_pm_'",
+    if name.startswith(INTERNAL_COLLECTION_PREFIX):
+        _fail(mark, f"collection name {name!r}{_in(where)} starts with {INTERNAL_COLLECTION_PREFIX!r}",
               "those are the gateway's own collections (keys, audit, idempotency) and are never served")
     return name
 

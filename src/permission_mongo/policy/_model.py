@@ -9,7 +9,9 @@ from ._cel import Condition
 
 __all__ = [
     "ACTIONS",
+    "INTERNAL_COLLECTION_PREFIX",
     "MASK_TYPES",
+    "is_internal_collection",
     "Source",
     "FieldRules",
     "Rule",
@@ -18,6 +20,16 @@ __all__ = [
 ]
 
 ACTIONS = frozenset({"create", "read", "update", "delete", "restore", "aggregate"})
+# The gateway's own collections (API keys, idempotency records, probes...): never served, never
+# named by a policy, never reached by a pipeline.
+INTERNAL_COLLECTION_PREFIX = "_pm_"
+_SYSTEM_COLLECTION_PREFIX = "system."  # MongoDB's own
+
+
+def is_internal_collection(name: str) -> bool:
+    """The gateway's own collections (``_pm_*``) and MongoDB's (``system.*``)."""
+    return name.startswith((INTERNAL_COLLECTION_PREFIX, _SYSTEM_COLLECTION_PREFIX))
+
 MASK_TYPES = frozenset({"email", "phone", "partial", "redact"})
 # Types a schema may declare for a field; the first group holds no arrays, so the
 # compiler may drop its array guards on them.

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._compile import conjoin, to_mongo
 from ._errors import ActionNotAllowedError, QueryError, UnknownCollectionError
 from ._fields import FULL, HIDDEN, MASKED, PARTIAL, RoleFields
+from ._model import is_internal_collection
 from ._query import check_expression, check_field_name, check_filter, field_check
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ REFUSED_STAGES = frozenset({
     "$planCacheStats", "$listSearchIndexes", "$search", "$searchMeta", "$vectorSearch",
     "$redact", "$setWindowFields", "$densify", "$fill", "$geoNear",
 })
-INTERNAL_PREFIXES = ("_pm_", "system.")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class _Rewriter:
         self.stages_seen = 0
 
     def plan(self, collection: Any, action: str) -> Plan:
-        if not isinstance(collection, str) or collection.startswith(INTERNAL_PREFIXES):
+        if not isinstance(collection, str) or is_internal_collection(collection):
             raise UnknownCollectionError(str(collection))
         plan = self.policy.plan(self.identity, action, collection)
         if not plan.allowed:

@@ -28,7 +28,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError
+from ..policy import CollectionSchema, Identity, Plan, Policy, PolicyError, is_internal_collection
 from ..policy._engine import masked_dependency
 from ..policy._validate import validate_document
 from ..policy._update import (
@@ -49,7 +49,6 @@ from ..store import (
     SizeLimit,
     Store,
     StoreError,
-    is_internal_collection,
 )
 from ._batch import BatchCreateResult, BatchUpdateResult, Selection, derived_id, same_creation
 from ._cursor import CursorCodec, after_condition, sort_values, with_tiebreak

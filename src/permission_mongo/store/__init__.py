@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._api_keys import API_KEYS_COLLECTION, ApiKeyRecord, ApiKeyStore
 from ._database import Store
-from ._documents import DocumentStore, is_internal_collection
+from ._documents import DocumentStore
 from ._errors import (
     DATABASE_ERRORS,
     ENCODING_ERRORS,
@@ -45,7 +45,6 @@ __all__ = [
     "StoreError",
     "UnreadableDocumentError",
     "TimeLimit",
-    "is_internal_collection",
     "parse_object_id",
     "unencodable",
 ]

@@ -19,9 +19,11 @@ import pymongo.errors
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..policy import INTERNAL_COLLECTION_PREFIX
+
 __all__ = ["PROBE_PREFIX", "Capabilities", "ProbeInconclusiveError", "ProvenOnce", "graph_lookup_enforced"]
 
-PROBE_PREFIX = "_pm_probe_"
+PROBE_PREFIX = INTERNAL_COLLECTION_PREFIX + "probe_"
 logger = logging.getLogger("permission_mongo.store")
 
 

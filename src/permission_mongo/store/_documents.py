@@ -32,15 +32,7 @@ from ._errors import (
 from ._exact import same_document
 from ._limits import SizeLimit, TimeLimit
 
-__all__ = ["DocumentStore", "is_internal_collection", "swap_if_unchanged"]
-
-INTERNAL_PREFIX = "_pm_"
-
-
-def is_internal_collection(name: str) -> bool:
-    """The gateway's own collections (``_pm_*``) and MongoDB's (``system.*``)."""
-    return name.startswith(INTERNAL_PREFIX) or name.startswith("system.")
-
+__all__ = ["DocumentStore", "swap_if_unchanged"]
 
 Document = dict[str, Any]
 SIMPLE_COLLATION = {"locale": "simple"}
