@@ -13,11 +13,12 @@ documents, no create permission, unknown collection): then nothing is written.
 A retry after an uncertain failure (503: the connection dropped, or the database did not
 confirm the writes) must not create a second copy. So with an ``Idempotency-Key``, the
 ``_id`` the gateway gives document ``i`` is derived from the caller, the collection, the key
-and ``i``: the retry inserts the same ids, and a duplicate key on one of them whose stored
-document is the one this batch would create (timestamps aside) is reported as created. Such
-ids are opaque: their first bytes are no creation time (``created_at`` is). A document that
-gives its own ``_id`` (where the collection lets callers choose ids) is, on such a retry, a
-CONFLICT, as a single create's retry would be.
+and ``i`` (a single create's, from the same without ``i``): the retry inserts the same ids,
+and a duplicate key on one of them whose stored document is the one this request would create
+(timestamps aside) is reported as created (a single create answers 201 with the stored
+document). Such ids are opaque: their first bytes are no creation time (``created_at`` is). A
+document that gives its own ``_id`` (where the collection lets callers choose ids) is, on such
+a retry, a CONFLICT, for a single create as for a batch.
 
 ``PATCH /batch`` and ``DELETE /batch`` select by ``ids`` (ObjectIds as ``{"$oid"}`` or strings,
 read as path ids are) or by ``filter`` (checked as find's), exactly one; an empty filter only
@@ -78,11 +79,15 @@ class Selection:
     all: bool = False
 
 
-def derived_id(identity: Identity, collection: str, idempotency_key: str, index: int) -> ObjectId:
-    """The ``_id`` of document ``index`` of a batch create sent with this key, the same on every
-    attempt: a retry meets what an earlier attempt stored instead of storing it twice."""
+def derived_id(identity: Identity, collection: str, idempotency_key: str, index: int | None = None) -> ObjectId:
+    """The ``_id`` of document ``index`` of a batch create sent with this key, or (``index``
+    None) of a single create's document, the same on every attempt: a retry meets what an
+    earlier attempt stored instead of storing it twice. A single create and a batch create with
+    the same key are different requests: their ids are of different kinds."""
+    kind = ["create"] if index is None else ["batch-create"]
+    position = [] if index is None else [str(index)]
     text = "\x00".join(
-        ["batch-create", str(identity.id), str(identity.tenant_id), collection, idempotency_key, str(index)]
+        [*kind, str(identity.id), str(identity.tenant_id), collection, idempotency_key, *position]
     )
     return ObjectId(hashlib.sha256(text.encode()).digest()[:12])
 
