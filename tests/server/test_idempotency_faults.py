@@ -12,6 +12,7 @@ whose ``failCommand`` fail point makes the gateway's commands fail as a sick dat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -110,6 +111,14 @@ def stored(client: pymongo.MongoClient, tenant: str) -> list[dict[str, Any]]:
     return list(client[DATABASE].expenses.find({"tenant_id": tenant}))
 
 
+@contextlib.contextmanager
+def both(gateway: Gateway, other: Gateway, tenant: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Clients of the two gateways with one token (a token made a second later is another identity)."""
+    token = make_token({"sub": "alice", "tenant_id": tenant, "roles": ["user"]})
+    with gateway.client(token) as first, other.client(token) as second:
+        yield first, second
+
+
 def answers(gateway: Gateway, request_line: str, status: int) -> int:
     return gateway.output.count(f'"{request_line} HTTP/1.1" {status}')
 
@@ -136,7 +145,7 @@ def test_the_retry_of_an_unconfirmed_create_answers_201_as_a_fresh_create_would(
 ) -> None:
     gateway, other, client = faulty
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    with user_client(gateway, "alice", tenant, ["user"]) as alice, user_client(other, "alice", tenant, ["user"]) as again:
+    with both(gateway, other, tenant) as (alice, again):
         fresh = alice.post(EXPENSES, json=draft(title="fresh"), headers={"Idempotency-Key": uuid.uuid4().hex})
         fail(client, "insert", skip=1, **NOT_CONFIRMED)
         assert_error(alice.post(EXPENSES, json=draft(), headers=key), 503, "SERVICE_UNAVAILABLE")
@@ -162,7 +171,7 @@ def test_an_update_or_delete_whose_outcome_is_unknown_is_not_run_again(
     client[DATABASE].expenses.insert_one({"_id": doc_id, "tenant_id": tenant, "owner_id": "alice", **draft()})
     path, key = f"{EXPENSES}/{doc_id}", {"Idempotency-Key": uuid.uuid4().hex}
     body = {"$inc": {"amount": 1}} if method == "PATCH" else None
-    with user_client(gateway, "alice", tenant, ["user"]) as alice, user_client(other, "alice", tenant, ["user"]) as again:
+    with both(gateway, other, tenant) as (alice, again):
         fail(client, "update" if method == "PATCH" else "delete", **NOT_CONFIRMED)
         assert_error(alice.request(method, path, json=body, headers=key), 503, "SERVICE_UNAVAILABLE")
         for retry in (alice, again):
@@ -259,7 +268,7 @@ def test_a_claim_the_database_cannot_confirm_nor_show_is_released_once_it_answer
     gateway, other, client = faulty
     key = {"Idempotency-Key": uuid.uuid4().hex}
     fail(client, "insert", "find", times=2, **REPLY_LOST)
-    with user_client(gateway, "alice", tenant, ["user"]) as alice, user_client(other, "alice", tenant, ["user"]) as again:
+    with both(gateway, other, tenant) as (alice, again):
         assert_error(alice.post(EXPENSES, json=draft(), headers=key), 503, "SERVICE_UNAVAILABLE")
         answered = time.monotonic()
         retried = _until_answered(again, key, bound=10)
@@ -276,7 +285,7 @@ def test_a_release_the_database_failed_is_retried_until_it_is_done(
     gateway, other, client = faulty
     key = {"Idempotency-Key": uuid.uuid4().hex}
     fail(client, "insert", "delete", skip=1, times=2, errorCode=8)  # after the claim: the create, the release
-    with user_client(gateway, "alice", tenant, ["user"]) as alice, user_client(other, "alice", tenant, ["user"]) as again:
+    with both(gateway, other, tenant) as (alice, again):
         assert_error(alice.post(EXPENSES, json=draft(), headers=key), 500, "INTERNAL_ERROR")
         retried = _until_answered(again, key, bound=10)
     assert retried.status_code == 201, retried.text

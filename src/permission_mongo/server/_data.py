@@ -53,6 +53,7 @@ from ..store import (
 )
 from ._batch import BatchCreateResult, BatchUpdateResult, Selection, derived_id, same_creation
 from ._cursor import CursorCodec, after_condition, sort_values, with_tiebreak
+from ._idempotency import KeyedRequest
 from ._query import check_fields, check_filter, parse_sort, project, stripped_positions
 from .errors import (
     BadRequestError,
@@ -253,11 +254,11 @@ class DataPlane:
     # --- create -----------------------------------------------------------------------------
 
     async def create(
-        self, identity: Identity, collection: str, body: Any, *, idempotency_key: str | None = None
+        self, identity: Identity, collection: str, body: Any, *, keyed: KeyedRequest | None = None
     ) -> dict[str, Any]:
         schema, documents = self._collection(collection)
         plan = self._plan(identity, "create", collection)
-        derived = derived_id(identity, collection, idempotency_key) if idempotency_key else None
+        derived = derived_id(identity, collection, keyed) if keyed else None
         document = self._new_document(identity, collection, schema, plan, body, now=_now(), new_id=derived)
         try:
             await documents.insert(document)
@@ -605,7 +606,7 @@ class DataPlane:
     # --- batches (see _batch) -----------------------------------------------------------------
 
     async def batch_create(
-        self, identity: Identity, collection: str, items: Sequence[Any], *, idempotency_key: str | None = None
+        self, identity: Identity, collection: str, items: Sequence[Any], *, keyed: KeyedRequest | None = None
     ) -> BatchCreateResult:
         """Each item checked as ``create`` checks one document; those that pass inserted in one
         unordered bulk write. Every item is reported; the good ones stay if others fail."""
@@ -616,7 +617,7 @@ class DataPlane:
         now = _now()
         prepared: list[tuple[int, dict[str, Any], Any]] = []  # (index, document, derived _id or None)
         for index, item in enumerate(items):
-            derived = derived_id(identity, collection, idempotency_key, index) if idempotency_key else None
+            derived = derived_id(identity, collection, keyed, index) if keyed else None
             try:
                 document = self._new_document(identity, collection, schema, plan, item, now=now, new_id=derived)
             except _ITEM_ERRORS as exc:

@@ -50,6 +50,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi.routing import APIRoute
@@ -61,7 +62,14 @@ from ..auth import AuthError
 from ..store import DatabaseUnavailableError, StoreError
 from .errors import BadRequestError, ConflictError, RequestInProgressError
 
-__all__ = ["IDEMPOTENCY_HEADER", "IdempotentWriteRoute", "idempotent_create", "idempotent_write"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "IdempotentWriteRoute",
+    "KeyedRequest",
+    "idempotent_create",
+    "idempotent_write",
+    "keyed_request",
+]
 
 logger = logging.getLogger("permission_mongo.server")
 
@@ -69,11 +77,28 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SANE_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _MARK = "__pm_idempotent_write__"
 _WRITE, _CREATE = "write", "create"
+_KEYED = "pm_keyed_request"
 # How often a record that could not be written is tried again, in the background.
 _SETTLE_INTERVAL = 0.25
 
 F = TypeVar("F", bound=Callable[..., Any])
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A request run under its ``Idempotency-Key``: the same on every attempt of it, so what a
+    create derives from it (its ids) is too. ``first_claimed_at``: when its first attempt
+    claimed the key."""
+
+    key: str
+    first_claimed_at: _dt.datetime
+
+
+def keyed_request(request: Request) -> KeyedRequest | None:
+    """The request as its Idempotency-Key names it, if it runs under one (None otherwise: no
+    key, or the key is not honoured here)."""
+    return getattr(request.state, _KEYED, None)
 
 
 def idempotent_write(endpoint: F) -> F:
@@ -153,7 +178,7 @@ async def _run_once(handler: Handler, request: Request, key: str, *, settle_by_r
         if exc.outcome_unknown:  # the claim may stand: free the key once the database answers
             _settle_later(lambda: store.release(record_id, attempt), until=lease_until)
         raise
-    if found is not None:
+    if found.attempt != attempt:
         if found.identity_hash != fingerprint:
             # The record was decided for someone else: neither replay it nor write again
             # under a key that may already have written.
@@ -189,6 +214,7 @@ async def _run_once(handler: Handler, request: Request, key: str, *, settle_by_r
             headers={"Idempotent-Replayed": "true"},
         )
 
+    setattr(request.state, _KEYED, KeyedRequest(key, found.created_at or now))
     try:
         response, outcome_unknown = await _answer(handler, request)
     except BaseException:

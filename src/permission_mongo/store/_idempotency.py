@@ -47,6 +47,7 @@ class IdempotencyRecord:
     state: str
     lease_until: datetime
     expires_at: datetime
+    created_at: datetime | None = None  # when the request was first claimed
     attempt: str | None = None  # None: a record from before attempts were recorded
     status: int | None = None
     content_type: str | None = None
@@ -70,6 +71,7 @@ class IdempotencyRecord:
             state=doc["state"],
             lease_until=doc["lease_until"],
             expires_at=doc["expires_at"],
+            created_at=doc.get("created_at"),
             attempt=doc.get("attempt"),
             status=doc.get("status"),
             content_type=doc.get("content_type"),
@@ -100,11 +102,12 @@ class IdempotencyStore:
         lease_until: datetime,
         expires_at: datetime,
         settle_by_rerun: bool = False,
-    ) -> IdempotencyRecord | None:
-        """Start a pending record held by ``attempt``; None if this attempt now owns it, else
-        the record found (done, pending under another attempt's lease, uncertain, or another
-        identity's). With ``settle_by_rerun``, an uncertain record of this identity is taken
-        over: running the request again is how its outcome is settled.
+    ) -> IdempotencyRecord:
+        """Start a pending record held by ``attempt``. Returns the record: held by ``attempt``
+        if this attempt now owns it, else as found (done, pending under another attempt's
+        lease, uncertain, or another identity's). With ``settle_by_rerun``, an uncertain record
+        of this identity is taken over, keeping when it was first claimed: running the request
+        again is how its outcome is settled.
 
         Raises ``DatabaseUnavailableError`` with ``outcome_unknown`` if the claim may have been
         written and the database did not answer whether it was: the caller must release it."""
@@ -141,14 +144,14 @@ class IdempotencyStore:
             for _ in range(3):
                 try:
                     if await holds_after(lambda: self._collection.insert_one(dict(fresh)), lambda _: True):
-                        return None
+                        return IdempotencyRecord.from_document(fresh)
                 except DuplicateKeyError:
                     pass
                 found = await self._find(record_id)
                 if found is None:
                     continue  # expired and removed meanwhile, or the insert was not applied: insert again
                 if found.attempt == attempt:
-                    return None  # this attempt's insert, whose reply was lost, landed meanwhile
+                    return found  # this attempt's write, whose reply was lost, landed meanwhile
                 expired = found.expires_at <= now
                 if not expired and found.identity_hash != identity_hash:
                     return found  # never taken over by another identity
@@ -158,11 +161,12 @@ class IdempotencyStore:
                 unchanged = {
                     "_id": record_id, "state": found.state, "lease_until": found.lease_until, "attempt": found.attempt,
                 }
+                taken = fresh if expired else {**fresh, "created_at": found.created_at or now}
                 if await holds_after(
-                    lambda unchanged=unchanged: self._collection.replace_one(unchanged, fresh),
+                    lambda unchanged=unchanged, taken=taken: self._collection.replace_one(unchanged, taken),
                     lambda result: result.matched_count == 1,
                 ):
-                    return None
+                    return IdempotencyRecord.from_document(taken)
             found = await self._find(record_id)
         except DatabaseUnavailableError as exc:
             if written_unknown and not exc.outcome_unknown:
@@ -170,7 +174,7 @@ class IdempotencyStore:
             raise
         if found is None:  # pragma: no cover - three races in a row
             raise DuplicateKeyError("the idempotency record is changing too fast; retry")
-        return None if found.attempt == attempt else found
+        return found
 
     async def _find(self, record_id: str) -> IdempotencyRecord | None:
         async with database_errors(self._time_limit):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from .._batch import Selection
 from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
-from .._idempotency import IDEMPOTENCY_HEADER, IdempotentWriteRoute, idempotent_create, idempotent_write
+from .._idempotency import IdempotentWriteRoute, idempotent_create, idempotent_write, keyed_request
 from .._json import ExtendedJSONResponse, parse_extended_json
 from .._services import Services
 from ..errors import BadRequestError
@@ -107,8 +107,8 @@ async def find_query_parameters(request: Request) -> FindQuery:
 async def create(
     collection: str, request: Request, identity: CurrentIdentity, services: ServicesDep, body: JsonBody
 ) -> ExtendedJSONResponse:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    return ExtendedJSONResponse(await services.data.create(identity, collection, body, idempotency_key=key), status_code=201)
+    created = await services.data.create(identity, collection, body, keyed=keyed_request(request))
+    return ExtendedJSONResponse(created, status_code=201)
 
 
 @router.get("", summary="Find documents (query parameters)")
@@ -145,8 +145,7 @@ async def batch_create(
     services: ServicesDep,
     body: Annotated[BatchCreateBody, Depends(json_body(BatchCreateBody))],
 ) -> ExtendedJSONResponse:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    result = await services.data.batch_create(identity, collection, body.documents, idempotency_key=key)
+    result = await services.data.batch_create(identity, collection, body.documents, keyed=keyed_request(request))
     return ExtendedJSONResponse(result.body())
 
 
