@@ -290,3 +290,16 @@ def test_a_release_the_database_failed_is_retried_until_it_is_done(
         retried = _until_answered(again, key, bound=10)
     assert retried.status_code == 201, retried.text
     assert len(stored(client, tenant)) == 1
+
+
+def test_ids_made_under_a_key_still_sort_by_creation(faulty: tuple[Gateway, Gateway, pymongo.MongoClient], tenant: str) -> None:
+    # Ids derived from the key alone (a hash) sorted at random: a find in _id order no longer
+    # listed documents as they were created.
+    gateway, _, client = faulty
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with sdk(gateway, tenant) as alice:
+        made = [alice.insert("expenses", draft(title=str(n)))["_id"] for n in range(5)]
+        made += alice.batch_create("expenses", [draft(title="batch")])["created"]
+    assert made == sorted(made)
+    assert all(before <= oid.generation_time <= dt.datetime.now(dt.UTC) for oid in made)
+    assert [document["_id"] for document in client[DATABASE].expenses.find({"tenant_id": tenant}).sort("_id")] == made
