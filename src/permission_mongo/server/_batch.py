@@ -13,11 +13,12 @@ documents, no create permission, unknown collection): then nothing is written.
 A retry after an uncertain failure (503: the connection dropped, or the database did not
 confirm the writes) must not create a second copy. So with an ``Idempotency-Key``, the
 ``_id`` the gateway gives document ``i`` is derived from the caller, the collection, the key
-and ``i``: the retry inserts the same ids, and a duplicate key on one of them whose stored
-document is the one this batch would create (timestamps aside) is reported as created. Such
-ids are opaque: their first bytes are no creation time (``created_at`` is). A document that
-gives its own ``_id`` (where the collection lets callers choose ids) is, on such a retry, a
-CONFLICT, as a single create's retry would be.
+and ``i`` (a single create's, from the same without ``i``), after a timestamp of when the key
+was first claimed (so ids still sort by creation): the retry inserts the same ids, and a
+duplicate key on one of them whose stored document is the one this request would create
+(timestamps aside) is reported as created (a single create answers 201 with the stored
+document). A document that gives its own ``_id`` (where the collection lets callers choose
+ids) is, on such a retry, a CONFLICT, for a single create as for a batch.
 
 ``PATCH /batch`` and ``DELETE /batch`` select by ``ids`` (ObjectIds as ``{"$oid"}`` or strings,
 read as path ids are) or by ``filter`` (checked as find's), exactly one; an empty filter only
@@ -51,6 +52,7 @@ from bson.codec_options import CodecOptions
 
 from ..policy import Identity
 from ._error_responses import status_and_code
+from ._idempotency import KeyedRequest
 
 __all__ = [
     "BatchCreateResult",
@@ -67,6 +69,7 @@ _CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(
     tz_aware=True, tzinfo=_dt.UTC, uuid_representation=UuidRepresentation.STANDARD
 )
 _CREATION_TIMES = ("created_at", "updated_at")
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,22 @@ class Selection:
     all: bool = False
 
 
-def derived_id(identity: Identity, collection: str, idempotency_key: str, index: int) -> ObjectId:
-    """The ``_id`` of document ``index`` of a batch create sent with this key, the same on every
-    attempt: a retry meets what an earlier attempt stored instead of storing it twice."""
-    text = "\x00".join(
-        ["batch-create", str(identity.id), str(identity.tenant_id), collection, idempotency_key, str(index)]
-    )
-    return ObjectId(hashlib.sha256(text.encode()).digest()[:12])
+def derived_id(identity: Identity, collection: str, keyed: KeyedRequest, index: int | None = None) -> ObjectId:
+    """The ``_id`` of document ``index`` of a batch create run under this key, or (``index``
+    None) of a single create's document, the same on every attempt: a retry meets what an
+    earlier attempt stored instead of storing it twice. A single create and a batch create with
+    the same key are different requests: their ids are of different kinds.
+
+    It begins with when the request was first claimed, as an ObjectId does with its creation
+    time (four bytes of seconds, then two of milliseconds, as the database stores the claim's
+    time), so ids still sort by creation; the other six bytes are drawn from the caller, the
+    collection, the key and ``index``."""
+    kind = ["create"] if index is None else ["batch-create"]
+    position = [] if index is None else [str(index)]
+    text = "\x00".join([*kind, str(identity.id), str(identity.tenant_id), collection, keyed.key, *position])
+    seconds, milliseconds = divmod((keyed.first_claimed_at - _EPOCH) // _dt.timedelta(milliseconds=1), 1000)
+    claimed = seconds.to_bytes(4, "big") + milliseconds.to_bytes(2, "big")
+    return ObjectId(claimed + hashlib.sha256(text.encode()).digest()[:6])
 
 
 def same_creation(stored: Mapping[str, Any], document: Mapping[str, Any]) -> bool:

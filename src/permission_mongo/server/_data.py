@@ -52,6 +52,7 @@ from ..store import (
 )
 from ._batch import BatchCreateResult, BatchUpdateResult, Selection, derived_id, same_creation
 from ._cursor import CursorCodec, after_condition, sort_values, with_tiebreak
+from ._idempotency import KeyedRequest
 from ._query import check_fields, check_filter, parse_sort, project, stripped_positions
 from .errors import (
     BadRequestError,
@@ -251,12 +252,42 @@ class DataPlane:
 
     # --- create -----------------------------------------------------------------------------
 
-    async def create(self, identity: Identity, collection: str, body: Any) -> dict[str, Any]:
+    async def create(
+        self, identity: Identity, collection: str, body: Any, *, keyed: KeyedRequest | None = None
+    ) -> dict[str, Any]:
         schema, documents = self._collection(collection)
         plan = self._plan(identity, "create", collection)
-        document = self._new_document(identity, collection, schema, plan, body, now=_now())
-        await documents.insert(document)
+        derived = derived_id(identity, collection, keyed) if keyed else None
+        document = self._new_document(identity, collection, schema, plan, body, now=_now(), new_id=derived)
+        try:
+            await documents.insert(document)
+        except DuplicateKeyError:
+            earlier = await self._stored_earlier(documents, plan, [document]) if document["_id"] == derived else {}
+            if document["_id"] not in earlier:
+                raise
+            document = earlier[document["_id"]]
         return self._shaped(self._read_plan_or_none(identity, collection), document)
+
+    @staticmethod
+    async def _stored_earlier(
+        documents: DocumentStore, plan: Plan, attempted: Sequence[Mapping[str, Any]]
+    ) -> dict[Any, dict[str, Any]]:
+        """Of ``attempted``, documents this request inserted under ids derived from its key and
+        met as duplicates, those an earlier attempt of the request stored (ended by a 503, it
+        may have stored them): the stored documents by ``_id``."""
+        found = await documents.find(
+            {"_id": {"$in": [document["_id"] for document in attempted]}},
+            sort=(),
+            limit=len(attempted),
+            collation=plan.collation,
+            max_bytes=None,  # at most the documents this request sent
+        )
+        stored = {document["_id"]: document for document in found}
+        return {
+            document["_id"]: stored[document["_id"]]
+            for document in attempted
+            if document["_id"] in stored and same_creation(stored[document["_id"]], document)
+        }
 
     def _new_document(
         self,
@@ -574,7 +605,7 @@ class DataPlane:
     # --- batches (see _batch) -----------------------------------------------------------------
 
     async def batch_create(
-        self, identity: Identity, collection: str, items: Sequence[Any], *, idempotency_key: str | None = None
+        self, identity: Identity, collection: str, items: Sequence[Any], *, keyed: KeyedRequest | None = None
     ) -> BatchCreateResult:
         """Each item checked as ``create`` checks one document; those that pass inserted in one
         unordered bulk write. Every item is reported; the good ones stay if others fail."""
@@ -585,7 +616,7 @@ class DataPlane:
         now = _now()
         prepared: list[tuple[int, dict[str, Any], Any]] = []  # (index, document, derived _id or None)
         for index, item in enumerate(items):
-            derived = derived_id(identity, collection, idempotency_key, index) if idempotency_key else None
+            derived = derived_id(identity, collection, keyed, index) if keyed else None
             try:
                 document = self._new_document(identity, collection, schema, plan, item, now=now, new_id=derived)
             except _ITEM_ERRORS as exc:
@@ -593,24 +624,16 @@ class DataPlane:
                 continue
             prepared.append((index, document, derived))
         failures = await documents.insert_many([document for _, document, _ in prepared])
-        # A duplicate of an id this request derived: an earlier attempt of it (ended by a 503)
-        # may have stored the document; if what is stored is that document, it is created.
+        # A duplicate of an id this request derived: if what is stored is that document, it is created.
         retried = {
-            position: document["_id"]
+            position: document
             for position, (_, document, derived) in enumerate(prepared)
             if isinstance(failures.get(position), DuplicateKeyError) and derived is not None and document["_id"] == derived
         }
         if retried:
-            found = await documents.find(
-                {"_id": {"$in": list(retried.values())}},
-                sort=(),
-                limit=len(retried),
-                collation=plan.collation,
-                max_bytes=None,  # at most the documents this request sent
-            )
-            stored = {document["_id"]: document for document in found}
-            for position, document_id in retried.items():
-                if document_id in stored and same_creation(stored[document_id], prepared[position][1]):
+            earlier = await self._stored_earlier(documents, plan, list(retried.values()))
+            for position, document in retried.items():
+                if document["_id"] in earlier:
                     del failures[position]
         for position, (index, document, _) in enumerate(prepared):
             if position in failures:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from .._batch import Selection
 from .._data import FindQuery
 from .._dependencies import CurrentIdentity, ServicesDep, documented_body, json_body, read_json, validate
-from .._idempotency import IDEMPOTENCY_HEADER, IdempotentWriteRoute, idempotent_write
+from .._idempotency import IdempotentWriteRoute, idempotent_create, idempotent_write, keyed_request
 from .._json import ExtendedJSONResponse, parse_extended_json
 from .._services import Services
 from ..errors import BadRequestError
@@ -103,9 +103,12 @@ async def find_query_parameters(request: Request) -> FindQuery:
 
 
 @router.post("", status_code=201, summary="Create a document", openapi_extra=_OBJECT_BODY)
-@idempotent_write
-async def create(collection: str, identity: CurrentIdentity, services: ServicesDep, body: JsonBody) -> ExtendedJSONResponse:
-    return ExtendedJSONResponse(await services.data.create(identity, collection, body), status_code=201)
+@idempotent_create
+async def create(
+    collection: str, request: Request, identity: CurrentIdentity, services: ServicesDep, body: JsonBody
+) -> ExtendedJSONResponse:
+    created = await services.data.create(identity, collection, body, keyed=keyed_request(request))
+    return ExtendedJSONResponse(created, status_code=201)
 
 
 @router.get("", summary="Find documents (query parameters)")
@@ -134,7 +137,7 @@ async def count(
     summary="Create documents (each checked as one create; every item reported)",
     openapi_extra=documented_body(BatchCreateBody),
 )
-@idempotent_write
+@idempotent_create
 async def batch_create(
     collection: str,
     request: Request,
@@ -142,8 +145,7 @@ async def batch_create(
     services: ServicesDep,
     body: Annotated[BatchCreateBody, Depends(json_body(BatchCreateBody))],
 ) -> ExtendedJSONResponse:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    result = await services.data.batch_create(identity, collection, body.documents, idempotency_key=key)
+    result = await services.data.batch_create(identity, collection, body.documents, keyed=keyed_request(request))
     return ExtendedJSONResponse(result.body())
 
 
