@@ -21,7 +21,7 @@ from permission_mongo.policy import ConfigError
 from permission_mongo.server._error_responses import status_and_code
 from permission_mongo.server._settings import load_settings
 from permission_mongo.store import DatabaseUnavailableError, Store, StoreError, TimeLimit
-from permission_mongo.store._errors import bulk_write_failures, store_error
+from permission_mongo.store._errors import bulk_write_failures, database_errors, store_error
 
 QUERY_TIME = TimeLimit(5_000, "limits.query_max_time_ms")
 
@@ -139,6 +139,16 @@ def test_unavailability_is_a_503_saying_whether_the_write_may_have_been_applied(
     assert isinstance(error, DatabaseUnavailableError), error
     assert status_and_code(error) == (503, "SERVICE_UNAVAILABLE")
     assert error.outcome_unknown is outcome_unknown
+
+
+@pytest.mark.parametrize("writes", [True, False])
+async def test_a_failure_of_what_writes_nothing_leaves_no_outcome_to_settle(writes: bool) -> None:
+    # A lost reply to a read (the document read before an update) wrote nothing: the retry of
+    # the update may run, instead of being refused as an unknown outcome.
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        async with database_errors(QUERY_TIME, writes=writes):
+            raise pymongo.errors.AutoReconnect("connection closed")
+    assert caught.value.outcome_unknown is writes
 
 
 def test_a_labelled_error_is_unavailable_even_where_its_code_would_be_the_request_s() -> None:

@@ -86,7 +86,7 @@ class DocumentStore:
             return collation
         if time.monotonic() < self._plain_until:
             return None
-        async with database_errors(self._time_limit, self._answering):
+        async with database_errors(self._time_limit, self._answering, writes=False):
             cursor = await self._collection.database.list_collections(filter={"name": self._collection.name})
             found = await cursor.to_list(None)
         if not found:
@@ -154,7 +154,7 @@ class DocumentStore:
 
     async def find_one(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> Document | None:
         collation = await self._collation(collation)
-        async with database_errors(self._time_limit, self._answering):
+        async with database_errors(self._time_limit, self._answering, writes=False):
             return await self._collection.find_one(filter, collation=collation)
 
     async def find_by_id(
@@ -169,7 +169,7 @@ class DocumentStore:
         if filter:
             pipeline.append({"$match": dict(filter)})
         collation = await self._collation(collation)
-        async with database_errors(self._time_limit, self._answering):
+        async with database_errors(self._time_limit, self._answering, writes=False):
             cursor = await self._collection.aggregate([*pipeline, {"$limit": 1}], collation=collation)
             found = await cursor.to_list(None)
         return found[0] if found else None
@@ -184,13 +184,13 @@ class DocumentStore:
         max_bytes: SizeLimit | None,
     ) -> list[Document]:
         collation = await self._collation(collation)
-        async with database_errors(self._time_limit, self._answering):
+        async with database_errors(self._time_limit, self._answering, writes=False):
             cursor = self._raw.find(filter, sort=list(sort) or None, limit=limit, collation=collation)
             return await self._read(cursor, max_bytes, self._collection.codec_options)
 
     async def count(self, filter: Mapping[str, Any], *, collation: Mapping[str, Any]) -> int:
         collation = await self._collation(collation)
-        async with database_errors(self._time_limit, self._answering):
+        async with database_errors(self._time_limit, self._answering, writes=False):
             return await self._collection.count_documents(filter, collation=collation)
 
     async def replace_if_unchanged(
@@ -244,6 +244,6 @@ class DocumentStore:
         """Run a pipeline (already rewritten for the caller); at most ``limit`` documents, at most
         ``max_bytes`` of them, within ``time_limit``."""
         collation = await self._collation(collation)
-        async with database_errors(time_limit, self._answering):
+        async with database_errors(time_limit, self._answering, writes=False):
             cursor = await self._raw.aggregate([*pipeline, {"$limit": limit}], collation=collation)
             return await self._read(cursor, max_bytes, self._results)

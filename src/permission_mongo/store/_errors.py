@@ -359,13 +359,16 @@ def store_error(exc: BaseException, limit: TimeLimit) -> StoreError | None:
 
 
 @asynccontextmanager
-async def database_errors(limit: TimeLimit, answering: Liveness | None = None) -> AsyncIterator[None]:
+async def database_errors(
+    limit: TimeLimit, answering: Liveness | None = None, *, writes: bool = True
+) -> AsyncIterator[None]:
     """Run the block's database operations under ``limit``, translating pymongo's exceptions
     into the store's (``store_error``).
 
     Past the limit without an answer, the database is unavailable (503), unless ``answering``
     is given (a caller's read or filtered write) and the database still answers a ping: then
-    it was told the limit and is merely slow to stop, and the request was too costly (400)."""
+    it was told the limit and is merely slow to stop, and the request was too costly (400).
+    A block that ``writes`` nothing leaves no outcome to settle when it fails."""
     try:
         with pymongo.timeout(limit.seconds):
             yield
@@ -380,6 +383,8 @@ async def database_errors(limit: TimeLimit, answering: Liveness | None = None) -
         error = store_error(exc, limit)
         if error is None:
             raise
+        if isinstance(error, DatabaseUnavailableError) and not writes:
+            error.outcome_unknown = False
         raise error from exc
 
 

@@ -177,7 +177,7 @@ class IdempotencyStore:
         return found
 
     async def _find(self, record_id: str) -> IdempotencyRecord | None:
-        async with database_errors(self._time_limit):
+        async with database_errors(self._time_limit, writes=False):
             doc = await self._collection.find_one({"_id": record_id})
         return None if doc is None else IdempotencyRecord.from_document(doc)
 
