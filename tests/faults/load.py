@@ -176,7 +176,7 @@ class CreateLoad:
             except (PermissionMongoError, pymongo.errors.PyMongoError) as exc:
                 with self._lock:
                     self._failed.update(markers)
-                    self._errors[getattr(exc, "error_code", None) or type(exc).__name__] += 1
+                    self._errors[f"{getattr(exc, 'error_code', None) or type(exc).__name__}: {str(exc)[:120]}"] += 1
                 continue
             with self._lock:
                 for i, marker in enumerate(markers):
