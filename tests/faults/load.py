@@ -173,15 +173,21 @@ class CreateLoad:
             seq += self.batch_size
             try:
                 acknowledged = set(create([self.document(*m) for m in markers]))
-            except (PermissionMongoError, pymongo.errors.PyMongoError) as exc:
-                with self._lock:
-                    self._failed.update(markers)
-                    self._errors[f"{getattr(exc, 'error_code', None) or type(exc).__name__}: {str(exc)[:120]}"] += 1
+            except PermissionMongoError as exc:  # the gateway's message says which 503 it was
+                self._record_failure(markers, f"{exc.error_code or type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            except pymongo.errors.PyMongoError as exc:
+                self._record_failure(markers, type(exc).__name__)
                 continue
             with self._lock:
                 for i, marker in enumerate(markers):
                     (self._acknowledged if i in acknowledged else self._failed).add(marker)
                 self._acknowledgement.notify_all()
+
+    def _record_failure(self, markers: list[Marker], error: str) -> None:
+        with self._lock:
+            self._failed.update(markers)
+            self._errors[error] += 1
 
     @property
     def acknowledged(self) -> int:
