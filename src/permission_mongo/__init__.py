@@ -9,7 +9,8 @@ This package is also the gateway's Python SDK::
         for user in client.find_iter("users", {"status": "active"}):
             ...
 
-Importing it loads only the SDK (httpx and bson); the gateway lives in subpackages that need
+The SDK lives in ``permission_mongo.client`` and is re-exported here on first use, so importing
+this package alone loads neither it nor httpx. The gateway lives in subpackages that need
 ``pip install "permission-mongo[server]"``.
 """
 
@@ -18,62 +19,42 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._client import AsyncPermissionMongo, PermissionMongo
-    from ._exceptions import (
+    from .client import (
         APIConnectionError,
         APIStatusError,
         APITimeoutError,
+        AsyncPage,
+        AsyncPermissionMongo,
         AuthenticationError,
+        BatchCreateResult,
+        BatchDeleteResult,
+        BatchUpdateResult,
         ConflictError,
+        DeleteResult,
+        Document,
+        DocumentId,
         NotFoundError,
+        Page,
         PermissionDeniedError,
+        PermissionMongo,
         PermissionMongoError,
         RateLimitError,
+        RetryConfig,
         ServerError,
         UnexpectedResponseError,
         ValidationError,
     )
-    from ._pagination import AsyncPage, Page
-    from ._retry import RetryConfig
-    from ._types import (
-        BatchCreateResult,
-        BatchDeleteResult,
-        BatchUpdateResult,
-        DeleteResult,
-        Document,
-        DocumentId,
-    )
-
-# The SDK loads on first use, so that ``import permission_mongo.policy`` (the pure engine)
-# and the gateway do not pull in the HTTP client.
-_SDK_MODULES = {
-    "AsyncPermissionMongo": "_client",
-    "PermissionMongo": "_client",
-    "AsyncPage": "_pagination",
-    "Page": "_pagination",
-    "RetryConfig": "_retry",
-    **dict.fromkeys(
-        [
-            "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-            "ConflictError", "NotFoundError", "PermissionDeniedError", "PermissionMongoError",
-            "RateLimitError", "ServerError", "UnexpectedResponseError", "ValidationError",
-        ],
-        "_exceptions",
-    ),
-    **dict.fromkeys(
-        ["BatchCreateResult", "BatchDeleteResult", "BatchUpdateResult", "DeleteResult", "Document", "DocumentId"],
-        "_types",
-    ),
-}
 
 
+# The SDK (``permission_mongo.client``) loads on first use (PEP 562), so that
+# ``import permission_mongo.policy`` (the pure engine) and the gateway do not pull in the HTTP
+# client. Every name in ``__all__`` but ``__version__`` is the SDK's.
 def __getattr__(name: str) -> object:
-    module = _SDK_MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'permission_mongo' has no attribute {name!r}")
-    import importlib
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import client
 
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(client, name)
     globals()[name] = value
     return value
 

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from permission_mongo import AsyncPermissionMongo, PermissionMongo, _base_client
+from permission_mongo import AsyncPermissionMongo, PermissionMongo
+from permission_mongo.client import _base_client
 
 from .fake_gateway import FakeGateway
 

@@ -12,7 +12,7 @@ from permission_mongo import (
     ServerError,
     ValidationError,
 )
-from permission_mongo._exceptions import status_error_from_body
+from permission_mongo.client._exceptions import status_error_from_body
 
 
 def envelope(

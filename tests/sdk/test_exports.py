@@ -9,7 +9,9 @@ from importlib.metadata import version
 import pytest
 
 import permission_mongo
-from permission_mongo import _exceptions
+import permission_mongo.client
+from permission_mongo import _version
+from permission_mongo.client import _exceptions
 
 PUBLIC = {
     "PermissionMongo",
@@ -42,8 +44,21 @@ PUBLIC = {
 def test_all_lists_exactly_the_public_names() -> None:
     assert set(permission_mongo.__all__) == PUBLIC
     assert len(permission_mongo.__all__) == len(PUBLIC)
-    for name in permission_mongo.__all__:
-        assert hasattr(permission_mongo, name), name
+    assert sorted(dir(permission_mongo)) == sorted(PUBLIC)
+
+
+def test_every_public_name_is_the_sdk_object() -> None:
+    # The root re-exports the SDK package: the same objects, not copies or wrappers.
+    assert set(permission_mongo.client.__all__) == PUBLIC - {"__version__"}
+    for name in PUBLIC - {"__version__"}:
+        assert getattr(permission_mongo, name) is getattr(permission_mongo.client, name), name
+    assert permission_mongo.__version__ is _version.__version__
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="'permission_mongo' has no attribute 'Nope'"):
+        permission_mongo.Nope  # noqa: B018
+    assert not hasattr(permission_mongo, "_client")
 
 
 def test_every_exception_class_is_exported() -> None:

@@ -20,7 +20,7 @@ from permission_mongo import (
     UnexpectedResponseError,
     ValidationError,
 )
-from permission_mongo import _operations as operations
+from permission_mongo.client import _operations as operations
 
 from .conftest import API_KEY, ClientAdapter, Mocked
 

@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from permission_mongo import RetryConfig
-from permission_mongo._retry import retry_after_seconds, retry_delay, should_retry
+from permission_mongo.client._retry import retry_after_seconds, retry_delay, should_retry
 
 NOW = 1_700_000_000.0
 DEFAULT = RetryConfig()

@@ -44,7 +44,7 @@ from permission_mongo import (
     PermissionMongo,
     ValidationError,
 )
-from permission_mongo._retry import retry_delay
+from permission_mongo.client._retry import retry_delay
 
 from ..server.harness import Gateway, clean_environment, new_admin_key, serve_command
 

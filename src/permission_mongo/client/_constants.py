@@ -1,6 +1,6 @@
 """Defaults of the SDK: timeouts, retries and the names of the headers it speaks."""
 
-from ._version import __version__
+from .._version import __version__
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a request may take (connect, write, read) before it counts as timed out."""

@@ -1,7 +1,7 @@
 """The request core under both clients.
 
 :class:`BaseClient` does everything that needs no I/O: it holds the configuration, turns an
-:class:`~permission_mongo._operations.Operation` into an HTTP request (URL, headers, auth,
+:class:`~permission_mongo.client._operations.Operation` into an HTTP request (URL, headers, auth,
 idempotency key, Extended JSON body), and turns what came back, an answer or a transport
 error, into an :class:`_Outcome`: a result, or an error together with the wait before the next
 attempt when one is due. :class:`SyncAPIClient` and :class:`AsyncAPIClient` add only the loop
