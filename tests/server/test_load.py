@@ -34,8 +34,12 @@ def start(tmp_path_factory: pytest.TempPathFactory, database: EmbeddedDatabase, 
     config = write_config(
         tmp_path_factory.mktemp("load-config"),
         f"""\
+mongodb:
+  operation_timeout: 30   # finds queued behind slow ones run to the end
 auth:
   jwt: {{algorithm: HS256, secret: {JWT_SECRET}, issuer: "{JWT_ISSUER}", audience: {JWT_AUDIENCE}}}
+limits:
+  query_max_time_ms: 30000
 {server}""",
     )
     uri = f"{database.uri}{uri_options}"
