@@ -115,7 +115,7 @@ def _run_gateway(args: argparse.Namespace) -> int:
             settings = _with_uri(settings, uri)
         else:
             print(f"  database: {_redacted(settings.mongodb.uri)}, database {settings.mongodb.database!r}", flush=True)
-        config = _uvicorn_config(create_app(settings, policy), settings.host)
+        config = _uvicorn_config(create_app(settings, policy), settings.host, settings.server.header_timeout)
         # uvicorn.run would pick the event loop (uvloop when installed); serving from our own
         # asyncio.run would silently leave it on the default one, so the loop is chosen here.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
@@ -166,14 +166,17 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
-def _uvicorn_config(app: object, host: str) -> Any:
+def _uvicorn_config(app: object, host: str, header_timeout: float) -> Any:
     import uvicorn
+
+    from .server._header_timeout import protocol_with_header_timeout
 
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         loop="auto",  # uvloop if installed (the server extra installs it), else asyncio
-        http="auto",  # httptools if installed, else h11
+        # httptools if installed, else h11; either closes connections slow to send headers.
+        http=protocol_with_header_timeout(header_timeout),
         log_config=_log_config(),
         server_header=False,
         lifespan="on",
@@ -187,7 +190,9 @@ def _environment(config: Any) -> str:
 
     loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
     protocol = getattr(config, "http_protocol_class", None)
-    http = {"HttpToolsProtocol": "httptools", "H11Protocol": "h11"}.get(getattr(protocol, "__name__", ""), str(protocol))
+    parsers = {"HttpToolsProtocol": "httptools", "H11Protocol": "h11"}
+    # The first of uvicorn's classes it is or derives from (the gateway's add a header timeout).
+    http = next((parsers[c.__name__] for c in getattr(protocol, "__mro__", ()) if c.__name__ in parsers), str(protocol))
     return f"uvicorn {uvicorn.__version__}, loop {loop}, http {http}"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pymongo
+import pymongo.errors
 import pytest
 from bson import ObjectId
 
@@ -188,3 +189,61 @@ def test_a_key_may_only_carry_roles_the_policy_defines(admin: httpx.Client) -> N
     error = assert_error(response, 422, "VALIDATION_ERROR")
     assert error["details"]["unknown"] == ["superuser"]
     assert {"viewer", "user", "manager", "admin", "pm:admin"} <= set(error["details"]["known"])
+
+
+# --- depth (issue 9): a key's record nests at most limits.max_document_depth levels -----------
+
+def nest(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_key_nests_at_most_the_limit(admin: httpx.Client, mongo_client: pymongo.MongoClient, gateway_database: str) -> None:
+    # Stored as {"identity": {"attributes": {"deep": ...}}}: three levels and those of "deep".
+    owner = f"deep-{ObjectId()}"
+    create_key(admin, identity={"id": owner, "attributes": {"deep": nest(97)}})
+    for levels in (98, 700):
+        response = admin.post(KEYS, json={"identity": {"id": owner, "attributes": {"deep": nest(levels)}}})
+        error = assert_error(response, 422, "VALIDATION_ERROR")
+        assert error["details"]["errors"][0]["field"] == "identity.attributes"
+        assert "limits.max_document_depth" in error["message"] and "at most 100" in error["message"]
+    assert mongo_client[gateway_database]["_pm_api_keys"].count_documents({"identity.id": owner}) == 1
+    assert admin.get(KEYS).status_code == 200
+
+
+def test_a_stored_key_that_cannot_be_read_does_not_break_the_listing(
+    admin: httpx.Client, gateway: Gateway, mongo_client: pymongo.MongoClient, gateway_database: str
+) -> None:
+    # Written directly in the database: too deep to answer as JSON (700 levels, and as deep as
+    # the database stores: SecantusDB some 980), and without the fields of a key record (what
+    # the driver cannot decode fails the same way; SecantusDB stores no invalid BSON to show it).
+    keys = mongo_client[gateway_database]["_pm_api_keys"]
+    good = create_key(admin, name="readable")
+    record = {"key_hash": "0" * 64, "name": None, "created_at": datetime.now(UTC), "revoked_at": None}
+    broken = {
+        ObjectId(): {**record, "key_hash": "1" * 64, "identity": {"id": "x", "attributes": {"deep": nest(700)}}},
+        ObjectId(): {"name": "no key hash"},
+    }
+    try:
+        for key_id, document in broken.items():
+            keys.insert_one({"_id": key_id, **document})
+        deepest = ObjectId()
+        for levels in range(1000, 700, -10):  # as deep as this process encodes and the database stores
+            try:
+                keys.insert_one({"_id": deepest, **record, "key_hash": "2" * 64, "identity": {"attributes": {"deep": nest(levels)}}})
+            except (pymongo.errors.OperationFailure, RecursionError):
+                continue
+            broken[deepest] = {}
+            break
+        response = admin.get(KEYS)
+        assert response.status_code == 200, response.text
+        listing = response.json()
+        assert good["id"] in {entry["id"] for entry in listing["data"]}
+        assert {str(key_id) for key_id in broken} <= set(listing["unreadable"])
+        assert not {str(key_id) for key_id in broken} & {entry["id"] for entry in listing["data"]}
+        for key_id in broken:
+            assert f"API key {key_id}" in gateway.output  # logged for the operator
+    finally:
+        keys.delete_many({"_id": {"$in": list(broken)}})

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..policy import Identity
-from ..store import ApiKeyRecord, ApiKeyStore
+from ..store import ApiKeyListing, ApiKeyRecord, ApiKeyStore
 from ._credentials import ADMIN_KEY_CREDENTIAL, Authenticated, api_key_credential
 from ._errors import ExpiredTokenError, InvalidTokenError, UnknownApiKeyError, UnknownRoleError
 from ._roles import ADMIN_ROLE, BUILTIN_ROLES
@@ -142,7 +142,7 @@ class ApiKeys:
                 details={"unknown": unknown, "known": known},
             )
 
-    async def list(self) -> list[ApiKeyRecord]:
+    async def list(self) -> ApiKeyListing:
         return await self._store.list()
 
     async def revoke(self, key_id: str) -> ApiKeyRecord:

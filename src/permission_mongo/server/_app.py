@@ -17,6 +17,7 @@ from ._cursor import CursorCodec
 from ._data import DataPlane
 from ._error_responses import exception_handlers
 from ._json import ExtendedJSONResponse
+from ._load import ConcurrencyLimitMiddleware
 from ._middleware import RequestContextMiddleware
 from ._services import Services
 from ._settings import ServerSettings
@@ -83,8 +84,10 @@ def create_app(settings: ServerSettings, policy: Policy | None = None) -> FastAP
         exception_handlers=exception_handlers(),
         default_response_class=ExtendedJSONResponse,
     )
-    # Request ids and the catch-all wrap everything. (Idempotent writes are a route class of
-    # the data router: which requests take part is decided by the route they reach.)
+    # Request ids and the catch-all wrap everything, the load shedder's 503s too (the last added
+    # is the outermost). (Idempotent writes are a route class of the data router: which
+    # requests take part is decided by the route they reach.)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.server.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(operations.router)
     app.include_router(whoami.router)

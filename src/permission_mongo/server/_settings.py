@@ -37,6 +37,9 @@ setting silently left at its default).
       lease_seconds: 60        # how long a repeat waits (503) for the first attempt to finish
     cursor:
       secret: ${ENV.PM_CURSOR_SECRET}
+    server:
+      max_concurrent_requests: 128   # in flight at once; more answer 503 OVERLOADED (not /health, /ready)
+      header_timeout: 10       # seconds a connection may take to send a request's headers
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from ..store import SizeLimit, TimeLimit
 
 __all__ = [
     "AuthSettings",
+    "HttpServerSettings",
     "IdempotencySettings",
     "LimitSettings",
     "MongoSettings",
@@ -124,6 +128,18 @@ class IdempotencySettings:
 
 
 @dataclass(frozen=True)
+class HttpServerSettings:
+    # A little above pymongo's pool of 100 connections: past that, a request would mostly wait
+    # for a connection inside the driver, so it is answered 503 at once instead; the margin keeps
+    # the pool busy with requests that are between operations or need none.
+    max_concurrent_requests: int = 128
+    # Seconds from a connection's opening (or a request's first byte) to the end of its headers.
+    # nginx allows 60; a real client sends its headers at once, and 10 s frees a connection held
+    # by a slow or idle one six times sooner.
+    header_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     config_dir: Path
     host: str = "127.0.0.1"
@@ -133,6 +149,7 @@ class ServerSettings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     idempotency: IdempotencySettings = field(default_factory=IdempotencySettings)
     cursor_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    server: HttpServerSettings = field(default_factory=HttpServerSettings)
 
 
 # Where a value came from: a position in server.yml, or "environment variable NAME" or
@@ -245,7 +262,7 @@ def load_settings(
         document = YamlMap(top_mark)
     if not isinstance(document, YamlMap):
         raise _error(top_mark, f"{SETTINGS_FILE} must be a mapping of settings")
-    top = _Section(document, "", ("mongodb", "auth", "limits", "idempotency", "cursor"))
+    top = _Section(document, "", ("mongodb", "auth", "limits", "idempotency", "cursor", "server"))
     env = _Environment(environ)
     cursor_secret = _cursor_secret(top.section("cursor", ("secret",)), env)
     mongodb = _mongo_settings(top.section("mongodb", _MONGODB_KEYS), env, mongodb_uri, database)
@@ -258,6 +275,7 @@ def load_settings(
         limits=_limit_settings(top.section("limits", _LIMIT_KEYS), mongodb),
         idempotency=_idempotency_settings(top.section("idempotency", ("ttl_seconds", "lease_seconds"))),
         **({"cursor_secret": cursor_secret} if cursor_secret else {}),
+        server=_http_server_settings(top.section("server", ("max_concurrent_requests", "header_timeout"))),
     )
 
 
@@ -388,6 +406,15 @@ def _idempotency_settings(section: _Section) -> IdempotencySettings:
     return IdempotencySettings(
         ttl_seconds=IdempotencySettings.ttl_seconds if ttl is None else ttl,
         lease_seconds=IdempotencySettings.lease_seconds if lease is None else lease,
+    )
+
+
+def _http_server_settings(section: _Section) -> HttpServerSettings:
+    concurrency = section.number("max_concurrent_requests", minimum=1, integer=True)
+    header_timeout = section.number("header_timeout", minimum=0.1)
+    return HttpServerSettings(
+        max_concurrent_requests=HttpServerSettings.max_concurrent_requests if concurrency is None else int(concurrency),
+        header_timeout=HttpServerSettings.header_timeout if header_timeout is None else header_timeout,
     )
 
 

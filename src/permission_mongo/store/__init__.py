@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._api_keys import API_KEYS_COLLECTION, ApiKeyRecord, ApiKeyStore
+from ._api_keys import API_KEYS_COLLECTION, ApiKeyListing, ApiKeyRecord, ApiKeyStore
 from ._database import Store
 from ._documents import DocumentStore
 from ._errors import (
@@ -28,6 +28,7 @@ __all__ = [
     "DATABASE_ERRORS",
     "ENCODING_ERRORS",
     "DatabaseFaultError",
+    "ApiKeyListing",
     "ApiKeyRecord",
     "ApiKeyStore",
     "DatabaseUnavailableError",

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ._errors import database_errors, parse_object_id
 from ._limits import TimeLimit
 
-__all__ = ["API_KEYS_COLLECTION", "ApiKeyRecord", "ApiKeyStore"]
+__all__ = ["API_KEYS_COLLECTION", "ApiKeyListing", "ApiKeyRecord", "ApiKeyStore"]
+
+logger = logging.getLogger("permission_mongo.store")
 
 API_KEYS_COLLECTION = "_pm_api_keys"
+# What reading one stored record may raise when it was written directly in the database: not
+# BSON the driver decodes (nested too deeply, say), or without the fields a record has.
+_UNREADABLE = (bson.errors.BSONError, RecursionError, KeyError, TypeError, ValueError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,22 @@ class ApiKeyRecord:
             revoked_at=doc.get("revoked_at"),
             created_by=doc.get("created_by"),
         )
+
+
+@dataclass(frozen=True)
+class ApiKeyListing:
+    """Every stored key: the records read, and the ids (None if even that is unreadable) of
+    those that cannot be read, so that one bad record does not hide the others."""
+
+    records: list[ApiKeyRecord] = field(default_factory=list)
+    unreadable: list[str | None] = field(default_factory=list)
+
+
+def _stored_id(raw: RawBSONDocument) -> str | None:
+    try:
+        return str(raw["_id"])  # only the top level is decoded: nested documents stay raw
+    except _UNREADABLE:
+        return None
 
 
 class ApiKeyStore:
@@ -86,10 +110,25 @@ class ApiKeyStore:
             doc = await self._collection.find_one({"key_hash": key_hash})
         return None if doc is None else ApiKeyRecord.from_document(doc)
 
-    async def list(self) -> list[ApiKeyRecord]:
+    async def list(self) -> ApiKeyListing:
+        # Fetched undecoded and decoded one by one: the driver would fail the whole batch on
+        # one record it cannot read.
+        options = self._collection.codec_options
+        raw = self._collection.with_options(codec_options=options.with_options(document_class=RawBSONDocument))
         async with database_errors(self._time_limit):
-            docs = await self._collection.find({}).sort("_id", ASCENDING).to_list()
-        return [ApiKeyRecord.from_document(doc) for doc in docs]
+            stored = await raw.find({}).sort("_id", ASCENDING).to_list()
+        listing = ApiKeyListing()
+        for document in stored:
+            try:
+                listing.records.append(ApiKeyRecord.from_document(bson.decode(document.raw, options)))
+            except _UNREADABLE as exc:
+                key_id = _stored_id(document)
+                logger.warning(
+                    "API key %s cannot be read (%s); it was written directly in the database: fix or delete it there",
+                    key_id, type(exc).__name__,
+                )
+                listing.unreadable.append(key_id)
+        return listing
 
     async def revoke(self, key_id: str, *, at: datetime) -> ApiKeyRecord | None:
         """Mark the key revoked (keeping the first revocation time); None if no such key."""
