@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 __all__ = ["protocol_with_header_timeout"]
 
 logger = logging.getLogger("permission_mongo.server")
